@@ -1,0 +1,263 @@
+package parser
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/flate"
+	"github.com/klauspost/compress/gzip"
+)
+
+// Options bound what a Reader accepts from one object.
+type Options struct {
+	// MaxLineBytes is the longest line accepted, without its line end.
+	// A longer line is rejected and skipped; the lines after it are read.
+	MaxLineBytes int
+	// MaxBytes is the most decompressed bytes read from one object; past it
+	// the object ends with ErrTooLarge. It stops decompression bombs.
+	MaxBytes int64
+}
+
+// DefaultOptions returns the limits used when none are configured:
+// 64 KiB lines and 1 GiB of decompressed data per object.
+func DefaultOptions() Options {
+	return Options{MaxLineBytes: 64 << 10, MaxBytes: 1 << 30}
+}
+
+// Reader reads the records of one flow-log object: plain text or gzip
+// (recognised by its magic bytes, not by the name; multi-member gzip is read
+// whole), with or without header lines. Reset reuses a Reader, with its
+// buffers and gzip state, for the next object; in steady state reading a
+// record allocates nothing.
+type Reader struct {
+	opts Options
+	name string
+
+	src   *bufio.Reader // the object as stored
+	gz    *gzip.Reader
+	limit limitReader   // the object decompressed, capped at opts.MaxBytes
+	lines *bufio.Reader // lines of the decompressed object
+
+	opened     bool
+	compressed bool
+	line       int    // number of the last line read
+	layout     Layout // the columns named by the last header
+	header     bool   // layout holds a header
+	rec        Record
+	err        error // sticky: the object error, or io.EOF
+}
+
+// NewReader returns a Reader of src. name identifies the object in errors.
+// Zero fields of opts take their default.
+func NewReader(src io.Reader, name string, opts Options) *Reader {
+	d := DefaultOptions()
+	if opts.MaxLineBytes <= 0 {
+		opts.MaxLineBytes = d.MaxLineBytes
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = d.MaxBytes
+	}
+	r := &Reader{opts: opts}
+	r.Reset(src, name)
+	return r
+}
+
+// Reset makes r read a new object, keeping its buffers.
+func (r *Reader) Reset(src io.Reader, name string) {
+	if r.src == nil {
+		r.src = bufio.NewReaderSize(src, 32<<10)
+	} else {
+		r.src.Reset(src)
+	}
+	r.name = name
+	r.opened, r.compressed, r.header = false, false, false
+	r.line = 0
+	r.err = nil
+}
+
+// Line returns the number of the last line read (1-based).
+func (r *Reader) Line() int { return r.line }
+
+// Compressed reports whether the object is gzip; valid after the first Next.
+func (r *Reader) Compressed() bool { return r.compressed }
+
+// DecompressedBytes returns how many decompressed bytes were read so far.
+func (r *Reader) DecompressedBytes() int64 { return r.limit.n }
+
+// Next returns the next record. The record and its byte slices are valid
+// until the next call.
+//
+// At the end of the object Next returns io.EOF. A *LineError rejects one line:
+// call Next again for the lines after it. An *ObjectError ends the object; the
+// records before it were all returned.
+func (r *Reader) Next() (*Record, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	if !r.opened {
+		if err := r.open(); err != nil {
+			r.err = &ObjectError{Object: r.name, Err: err}
+			return nil, r.err
+		}
+	}
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			return nil, err
+		}
+		if len(line) == 0 {
+			continue
+		}
+		if c := line[0]; c >= 'a' && c <= 'z' && isHeader(line) {
+			r.header = true
+			if err := r.layout.parseHeader(line); err != nil {
+				return nil, r.lineError(err)
+			}
+			continue
+		}
+		if r.header {
+			err = r.layout.Parse(&r.rec, line)
+		} else {
+			err = ParseLine(&r.rec, line)
+		}
+		if err != nil {
+			return nil, r.lineError(err)
+		}
+		return &r.rec, nil
+	}
+}
+
+// open sniffs the object's first bytes and sets up decompression.
+func (r *Reader) open() error {
+	r.opened = true
+	var in io.Reader = r.src
+	magic, _ := r.src.Peek(2) // a shorter object is plain text (or empty)
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		r.compressed = true
+		var err error
+		if r.gz == nil {
+			r.gz, err = gzip.NewReader(r.src)
+		} else {
+			err = r.gz.Reset(r.src)
+		}
+		if err != nil {
+			return classify(err)
+		}
+		in = r.gz
+	}
+	r.limit = limitReader{r: in, max: r.opts.MaxBytes}
+	if r.lines == nil {
+		r.lines = bufio.NewReaderSize(&r.limit, r.opts.MaxLineBytes+2)
+	} else {
+		r.lines.Reset(&r.limit)
+	}
+	return nil
+}
+
+var bom = []byte("\xef\xbb\xbf")
+
+// readLine returns the next line without its line end.
+func (r *Reader) readLine() ([]byte, error) {
+	b, err := r.lines.ReadSlice('\n')
+	switch {
+	case err == nil:
+	case errors.Is(err, bufio.ErrBufferFull):
+		return nil, r.skipLongLine()
+	case err == io.EOF:
+		if len(b) == 0 {
+			r.err = io.EOF
+			return nil, io.EOF
+		}
+		// The last line has no line end: a complete line all the same.
+	default:
+		// A partial line before a read error may be cut mid-value: drop it.
+		r.err = &ObjectError{Object: r.name, Line: r.line, Err: classify(err)}
+		return nil, r.err
+	}
+	r.line++
+	b = trimEOL(b)
+	if r.line == 1 {
+		b = bytes.TrimPrefix(b, bom)
+	}
+	if len(b) > r.opts.MaxLineBytes {
+		return nil, r.lineError(r.tooLong())
+	}
+	return b, nil
+}
+
+// skipLongLine discards the rest of a line that does not fit the buffer.
+func (r *Reader) skipLongLine() error {
+	r.line++
+	for {
+		_, err := r.lines.ReadSlice('\n')
+		if err == nil || err == io.EOF {
+			return r.lineError(r.tooLong())
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			r.err = &ObjectError{Object: r.name, Line: r.line - 1, Err: classify(err)}
+			return r.err
+		}
+	}
+}
+
+func (r *Reader) tooLong() error {
+	return &LineError{Reason: fmt.Sprintf("longer than %d bytes; skipped", r.opts.MaxLineBytes), Err: ErrLineTooLong}
+}
+
+// lineError completes a parse error with the object and line.
+func (r *Reader) lineError(err error) error {
+	var le *LineError
+	if errors.As(err, &le) {
+		le.Object, le.Line = r.name, r.line
+		return le
+	}
+	return &LineError{Object: r.name, Line: r.line, Reason: err.Error(), Err: err}
+}
+
+// classify wraps a read or decompression error in its object-error kind.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return err
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w (gzip stream ends early): %w", ErrTruncated, err)
+	case errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), isFlateError(err):
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
+}
+
+// limitReader fails with ErrTooLarge once more than max bytes were read.
+type limitReader struct {
+	r   io.Reader
+	n   int64
+	max int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n > l.max {
+		return 0, l.tooLarge()
+	}
+	if room := l.max - l.n + 1; int64(len(p)) > room {
+		p = p[:room] // one byte past the limit tells "more" from "exactly max"
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.n > l.max {
+		return n - int(l.n-l.max), l.tooLarge()
+	}
+	return n, err
+}
+
+func (l *limitReader) tooLarge() error {
+	return fmt.Errorf("%w of %d bytes", ErrTooLarge, l.max)
+}
+
+func isFlateError(err error) bool {
+	var corrupt flate.CorruptInputError
+	var internal flate.InternalError
+	return errors.As(err, &corrupt) || errors.As(err, &internal)
+}

@@ -1,0 +1,164 @@
+package parser
+
+import (
+	"net/netip"
+)
+
+// Action is what the firewall did with the traffic of a flow.
+type Action uint8
+
+// Actions. ActionNone is the "-" of NODATA and SKIPDATA records.
+const (
+	ActionNone Action = iota
+	ActionAccept
+	ActionReject
+)
+
+// String returns the record text of the action: ACCEPT, REJECT or "-".
+func (a Action) String() string {
+	switch a {
+	case ActionAccept:
+		return "ACCEPT"
+	case ActionReject:
+		return "REJECT"
+	}
+	return "-"
+}
+
+// LogStatus says whether a record describes traffic, lost records or silence.
+type LogStatus uint8
+
+// Log statuses. LogStatusNone is the "-" of a layout without log-status.
+const (
+	LogStatusNone LogStatus = iota
+	LogStatusOK
+	LogStatusSkipData
+	LogStatusNoData
+)
+
+// String returns the record text of the status: OK, SKIPDATA, NODATA or "-".
+func (s LogStatus) String() string {
+	switch s {
+	case LogStatusOK:
+		return "OK"
+	case LogStatusSkipData:
+		return "SKIPDATA"
+	case LogStatusNoData:
+		return "NODATA"
+	}
+	return "-"
+}
+
+// Record is one flow-log record. Typed fields hold the parsed values of the
+// fields flowlog interprets; Has tells whether a field had a value ("-" and
+// Tencent's "-1" mean it had none). Every column of the record's layout,
+// interpreted or not, is also reachable as text through Value and Column.
+//
+// A Record filled by a Reader or by ParseLine refers to the reader's buffer:
+// its byte slices are valid only until the next record is read. Use Clone to
+// keep one.
+type Record struct {
+	Version     uint8
+	AccountID   []byte
+	InterfaceID []byte
+	SrcAddr     netip.Addr
+	DstAddr     netip.Addr
+	SrcPort     uint16
+	DstPort     uint16
+	Protocol    uint8
+	Packets     uint64
+	Bytes       uint64
+	Start       int64 // unix seconds
+	End         int64 // unix seconds
+	Action      Action
+	LogStatus   LogStatus
+
+	// Interpreted fields of AWS versions 3 to 5.
+	TCPFlags    uint16
+	PktSrcAddr  netip.Addr
+	PktDstAddr  netip.Addr
+	TrafficPath uint8
+
+	set    uint64 // bit f set: field f had a value
+	layout *Layout
+	values [][]byte // text of each column of layout
+}
+
+// Has reports whether field f had a value in the record.
+func (r *Record) Has(f Field) bool { return r.set&(1<<f) != 0 }
+
+// Mark records that fields have values, for records built in code rather than
+// parsed. Typed fields must be assigned before writing the record.
+func (r *Record) Mark(fields ...Field) {
+	for _, f := range fields {
+		r.set |= 1 << f
+	}
+}
+
+// MarkFlow marks all fourteen version-2 fields as having values.
+func (r *Record) MarkFlow() { r.set |= v2Mask }
+
+// Unmark records that fields have no value ("-").
+func (r *Record) Unmark(fields ...Field) {
+	for _, f := range fields {
+		r.set &^= 1 << f
+	}
+}
+
+// Reset clears the record for reuse, keeping its buffers.
+func (r *Record) Reset() {
+	values := r.values[:0]
+	*r = Record{values: values}
+}
+
+// Layout returns the column layout the record was parsed with, or nil for a
+// record built in code.
+func (r *Record) Layout() *Layout { return r.layout }
+
+// Column returns the text of column i of the record's layout.
+func (r *Record) Column(i int) []byte { return r.values[i] }
+
+// Value returns the text of the column with the given header name, for known
+// and unknown names alike; ok is false when the layout has no such column.
+// The text is "-" for a field without value.
+func (r *Record) Value(name string) (text []byte, ok bool) {
+	if r.layout == nil {
+		return nil, false
+	}
+	i := r.layout.Index(name)
+	if i < 0 {
+		return nil, false
+	}
+	return r.values[i], true
+}
+
+// Clone returns a deep copy of r that stays valid after the next read.
+func (r *Record) Clone() *Record {
+	c := *r
+	n := 0
+	for _, v := range r.values {
+		n += len(v)
+	}
+	buf := make([]byte, 0, n+len(r.AccountID)+len(r.InterfaceID))
+	c.values = make([][]byte, len(r.values))
+	for i, v := range r.values {
+		start := len(buf)
+		buf = append(buf, v...)
+		c.values[i] = buf[start:len(buf):len(buf)]
+	}
+	c.AccountID = cloneBytes(r.AccountID)
+	c.InterfaceID = cloneBytes(r.InterfaceID)
+	return &c
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+const v2Mask = 1<<FieldVersion | 1<<FieldAccountID | 1<<FieldInterfaceID |
+	1<<FieldSrcAddr | 1<<FieldDstAddr | 1<<FieldSrcPort | 1<<FieldDstPort |
+	1<<FieldProtocol | 1<<FieldPackets | 1<<FieldBytes | 1<<FieldStart |
+	1<<FieldEnd | 1<<FieldAction | 1<<FieldLogStatus
