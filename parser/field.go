@@ -105,17 +105,22 @@ var fieldNames = [numFields]string{
 }
 
 // fieldKeys holds the snake_case name of every known field (the JSON key).
-var fieldKeys [numFields]string
-
-var fieldByName = make(map[string]Field, numFields)
-
-func init() {
-	for f := FieldVersion; f < numFields; f++ {
-		fieldByName[fieldNames[f]] = f
-		fieldKeys[f] = snakeCase(fieldNames[f])
+// Package variables, not init: Go orders their initialisation by dependency,
+// so the layouts built from them at start-up see them filled.
+var fieldKeys = func() (keys [numFields]string) {
+	for f := range numFields {
+		keys[f] = snakeCase(fieldNames[f])
 	}
-	fieldKeys[FieldUnknown] = "unknown"
-}
+	return keys
+}()
+
+var fieldByName = func() map[string]Field {
+	m := make(map[string]Field, numFields)
+	for f := FieldVersion; f < numFields; f++ {
+		m[fieldNames[f]] = f
+	}
+	return m
+}()
 
 // String returns the AWS name of the field, e.g. "log-status".
 func (f Field) String() string {
@@ -151,4 +156,31 @@ func snakeCase(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// How the parser treats a field's text.
+type fieldKind uint8
+
+const (
+	kindText fieldKind = iota // kept as bytes (action and log-status are checked)
+	kindUint                  // decimal number up to fieldMax
+	kindAddr                  // IPv4 or IPv6 address
+)
+
+var fieldKinds = [numFields]fieldKind{
+	FieldVersion: kindUint, FieldSrcPort: kindUint, FieldDstPort: kindUint,
+	FieldProtocol: kindUint, FieldPackets: kindUint, FieldBytes: kindUint,
+	FieldStart: kindUint, FieldEnd: kindUint, FieldTCPFlags: kindUint,
+	FieldTrafficPath: kindUint,
+	FieldSrcAddr:     kindAddr, FieldDstAddr: kindAddr,
+	FieldPktSrcAddr: kindAddr, FieldPktDstAddr: kindAddr,
+}
+
+// fieldMax is the largest value of each numeric field. Times are bounded so
+// that every accepted time can be written as an RFC 3339 date.
+var fieldMax = [numFields]uint64{
+	FieldVersion: maxUint8, FieldSrcPort: maxUint16, FieldDstPort: maxUint16,
+	FieldProtocol: maxUint8, FieldPackets: maxUint64, FieldBytes: maxUint64,
+	FieldStart: maxUnixSec, FieldEnd: maxUnixSec, FieldTCPFlags: maxUint16,
+	FieldTrafficPath: maxUint8,
 }

@@ -3,6 +3,7 @@ package parser
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/bits"
 	"net/netip"
 	"strconv"
@@ -26,22 +27,31 @@ const (
 // rec is overwritten; its byte slices point into line.
 func ParseLine(rec *Record, line []byte) error {
 	line = trimEOL(line)
-	rec.values = split(rec.values[:0], line)
-	l := canonicalLayout(len(rec.values))
-	if l == nil {
-		return fieldCountError(len(rec.values), nil)
+	if scanV2(rec, line) {
+		return nil
 	}
-	return l.fill(rec)
+	err := V2.scan(rec, line)
+	if err != errFieldCount {
+		return err
+	}
+	n := countFields(line)
+	if l := canonicalLayout(n); l != nil && l != V2 {
+		if err := l.scan(rec, line); err != errFieldCount {
+			return err
+		}
+	}
+	return fieldCountError(n, nil)
 }
 
 // Parse parses one record line in layout l. A trailing line end is ignored.
 // rec is overwritten; its byte slices point into line.
 func (l *Layout) Parse(rec *Record, line []byte) error {
-	rec.values = split(rec.values[:0], trimEOL(line))
-	if len(rec.values) != len(l.fields) {
-		return fieldCountError(len(rec.values), l)
+	line = trimEOL(line)
+	err := l.scan(rec, line)
+	if err == errFieldCount {
+		return fieldCountError(countFields(line), l)
 	}
-	return l.fill(rec)
+	return err
 }
 
 func trimEOL(line []byte) []byte {
@@ -54,37 +64,182 @@ func trimEOL(line []byte) []byte {
 	return line
 }
 
-// split appends the space-separated fields of line to dst. Runs of spaces
-// count as one separator, so a stray double or trailing space is harmless.
-//
-// Fields are a few bytes long, too short for bytes.IndexByte's vector setup
-// to pay off, so split looks at eight bytes per step: spaceMask marks the
-// spaces of a word, and each marked byte ends a field.
-func split(dst [][]byte, line []byte) [][]byte {
-	start, i := 0, 0
-	for ; i+8 <= len(line); i += 8 {
-		m := spaceMask(binary.LittleEndian.Uint64(line[i:]))
-		for m != 0 {
-			j := i + bits.TrailingZeros64(m)>>3
-			if j > start {
-				dst = append(dst, line[start:j])
+// errFieldCount is scan's signal that the line has more or fewer fields than
+// the layout; callers count them and say so.
+var errFieldCount = errors.New("field count")
+
+// scan parses line in one pass: each field's parser consumes its bytes up to
+// the next space, so no byte is looked at twice on the common path. Runs of
+// spaces count as one separator, so a stray double or trailing space is
+// harmless.
+func (l *Layout) scan(rec *Record, line []byte) error {
+	*rec = Record{layout: l, line: line, cols: rec.cols[:0]}
+	pos := 0
+	for _, f := range l.fields {
+		if pos < len(line) && line[pos] == ' ' {
+			for pos++; pos < len(line) && line[pos] == ' '; pos++ {
 			}
-			start = j + 1
-			m &= m - 1
+		}
+		if pos == len(line) {
+			return errFieldCount
+		}
+		if line[pos] == '-' && (pos+1 == len(line) || line[pos+1] == ' ') {
+			pos++
+			continue
+		}
+		var err error
+		switch fieldKinds[f] {
+		case kindUint:
+			pos, err = rec.scanUint(f, line, pos)
+		case kindAddr:
+			pos, err = rec.scanAddr(f, line, pos)
+		default:
+			start := pos
+			pos = tokenEnd(line, pos)
+			err = rec.setText(f, line[start:pos])
+		}
+		if err != nil {
+			if err == errNoValue {
+				continue
+			}
+			return err
+		}
+		rec.set |= 1 << f
+	}
+	for pos < len(line) && line[pos] == ' ' {
+		pos++
+	}
+	if pos < len(line) {
+		return errFieldCount
+	}
+	return nil
+}
+
+// errNoValue reports Tencent's "-1": the field has no value, and that is fine.
+var errNoValue = errors.New("no value")
+
+// scanUint parses the number at line[pos:] into field f and returns the end
+// of the field. The loop handles plain digits; anything else (a sign, a
+// letter, more than 19 digits) takes the slow path, which finds the error or
+// Tencent's "-1".
+func (rec *Record) scanUint(f Field, line []byte, pos int) (int, error) {
+	var n uint64
+	i := pos
+	for ; i < len(line); i++ {
+		d := line[i] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + uint64(d)
+	}
+	if i-pos > 19 || i < len(line) && line[i] != ' ' {
+		end := tokenEnd(line, pos)
+		var st numStatus
+		n, st = parseUint(line[pos:end], fieldMax[f])
+		if st != numOK {
+			if st == numNone {
+				return end, errNoValue
+			}
+			return end, numError(f, line[pos:end], st, fieldMax[f])
+		}
+		i = end
+	}
+	if n > fieldMax[f] {
+		return i, numError(f, line[pos:i], numRange, fieldMax[f])
+	}
+	switch f {
+	case FieldVersion:
+		rec.Version = uint8(n)
+	case FieldSrcPort:
+		rec.SrcPort = uint16(n)
+	case FieldDstPort:
+		rec.DstPort = uint16(n)
+	case FieldProtocol:
+		rec.Protocol = uint8(n)
+	case FieldPackets:
+		rec.Packets = n
+	case FieldBytes:
+		rec.Bytes = n
+	case FieldStart:
+		rec.Start = int64(n)
+	case FieldEnd:
+		rec.End = int64(n)
+	case FieldTCPFlags:
+		rec.TCPFlags = uint16(n)
+	case FieldTrafficPath:
+		rec.TrafficPath = uint8(n)
+	}
+	return i, nil
+}
+
+// scanAddr parses the address at line[pos:] into field f and returns the end
+// of the field.
+func (rec *Record) scanAddr(f Field, line []byte, pos int) (int, error) {
+	a, end, ok := parseAddrAt(line, pos)
+	if !ok {
+		end = tokenEnd(line, pos)
+		return end, addrError(f, line[pos:end])
+	}
+	switch f {
+	case FieldSrcAddr:
+		rec.SrcAddr = a
+	case FieldDstAddr:
+		rec.DstAddr = a
+	case FieldPktSrcAddr:
+		rec.PktSrcAddr = a
+	case FieldPktDstAddr:
+		rec.PktDstAddr = a
+	}
+	return end, nil
+}
+
+// setText stores a text field, checking the enumerated ones.
+func (rec *Record) setText(f Field, v []byte) error {
+	switch f {
+	case FieldAccountID:
+		rec.AccountID = v
+	case FieldInterfaceID:
+		rec.InterfaceID = v
+	case FieldAction:
+		switch string(v) {
+		case "ACCEPT":
+			rec.Action = ActionAccept
+		case "REJECT":
+			rec.Action = ActionReject
+		default:
+			return &LineError{Field: f.String(), Reason: "want ACCEPT, REJECT or -, got", Value: quote(v), Err: ErrValue}
+		}
+	case FieldLogStatus:
+		switch string(v) {
+		case "OK":
+			rec.LogStatus = LogStatusOK
+		case "SKIPDATA":
+			rec.LogStatus = LogStatusSkipData
+		case "NODATA":
+			rec.LogStatus = LogStatusNoData
+		default:
+			return &LineError{Field: f.String(), Reason: "want OK, SKIPDATA, NODATA or -, got", Value: quote(v), Err: ErrValue}
+		}
+	}
+	return nil
+}
+
+// tokenEnd returns the index of the first space at or after pos, or len(line).
+// Fields are a few bytes long, too short for bytes.IndexByte's vector setup
+// to pay off, so it looks at eight bytes per step.
+func tokenEnd(line []byte, pos int) int {
+	i := pos
+	for ; i+8 <= len(line); i += 8 {
+		if m := spaceMask(binary.LittleEndian.Uint64(line[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
 	for ; i < len(line); i++ {
 		if line[i] == ' ' {
-			if i > start {
-				dst = append(dst, line[start:i])
-			}
-			start = i + 1
+			return i
 		}
 	}
-	if start < len(line) {
-		dst = append(dst, line[start:])
-	}
-	return dst
+	return i
 }
 
 // spaceMask returns a word with the high bit set in each byte of w that is a
@@ -96,6 +251,34 @@ func spaceMask(w uint64) uint64 {
 	return ^((x&lo7 + lo7) | x | lo7)
 }
 
+// split appends the space-separated fields of line to dst.
+func split(dst [][]byte, line []byte) [][]byte {
+	for pos := 0; pos < len(line); {
+		if line[pos] == ' ' {
+			pos++
+			continue
+		}
+		end := tokenEnd(line, pos)
+		dst = append(dst, line[pos:end])
+		pos = end
+	}
+	return dst
+}
+
+// countFields counts the space-separated fields of line.
+func countFields(line []byte) int {
+	n := 0
+	for pos := 0; pos < len(line); {
+		if line[pos] == ' ' {
+			pos++
+			continue
+		}
+		n++
+		pos = tokenEnd(line, pos)
+	}
+	return n
+}
+
 func fieldCountError(got int, l *Layout) error {
 	reason := "has " + strconv.Itoa(got) + " fields, want "
 	if l == nil {
@@ -104,160 +287,6 @@ func fieldCountError(got int, l *Layout) error {
 		reason += strconv.Itoa(len(l.fields)) + " as the header names"
 	}
 	return &LineError{Reason: reason, Err: ErrFieldCount}
-}
-
-// fill interprets rec.values, already split, according to l.
-func (l *Layout) fill(rec *Record) error {
-	values := rec.values
-	*rec = Record{values: values, layout: l}
-	for i, f := range l.fields {
-		v := values[i]
-		if len(v) == 1 && v[0] == '-' {
-			continue
-		}
-		switch f {
-		case FieldVersion:
-			n, st := parseUint(v, maxUint8)
-			if st != numOK {
-				if err := numError(f, v, st, maxUint8); err != nil {
-					return err
-				}
-				continue
-			}
-			rec.Version = uint8(n)
-		case FieldAccountID:
-			rec.AccountID = v
-		case FieldInterfaceID:
-			rec.InterfaceID = v
-		case FieldSrcAddr:
-			a, ok := parseAddr(v)
-			if !ok {
-				return addrError(f, v)
-			}
-			rec.SrcAddr = a
-		case FieldDstAddr:
-			a, ok := parseAddr(v)
-			if !ok {
-				return addrError(f, v)
-			}
-			rec.DstAddr = a
-		case FieldSrcPort:
-			n, st := parseUint(v, maxUint16)
-			if st != numOK {
-				if err := numError(f, v, st, maxUint16); err != nil {
-					return err
-				}
-				continue
-			}
-			rec.SrcPort = uint16(n)
-		case FieldDstPort:
-			n, st := parseUint(v, maxUint16)
-			if st != numOK {
-				if err := numError(f, v, st, maxUint16); err != nil {
-					return err
-				}
-				continue
-			}
-			rec.DstPort = uint16(n)
-		case FieldProtocol:
-			n, st := parseUint(v, maxUint8)
-			if st != numOK {
-				if err := numError(f, v, st, maxUint8); err != nil {
-					return err
-				}
-				continue
-			}
-			rec.Protocol = uint8(n)
-		case FieldPackets:
-			n, st := parseUint(v, maxUint64)
-			if st != numOK {
-				if err := numError(f, v, st, maxUint64); err != nil {
-					return err
-				}
-				continue
-			}
-			rec.Packets = n
-		case FieldBytes:
-			n, st := parseUint(v, maxUint64)
-			if st != numOK {
-				if err := numError(f, v, st, maxUint64); err != nil {
-					return err
-				}
-				continue
-			}
-			rec.Bytes = n
-		case FieldStart:
-			n, st := parseUint(v, maxUnixSec)
-			if st != numOK {
-				if err := numError(f, v, st, maxUnixSec); err != nil {
-					return err
-				}
-				continue
-			}
-			rec.Start = int64(n)
-		case FieldEnd:
-			n, st := parseUint(v, maxUnixSec)
-			if st != numOK {
-				if err := numError(f, v, st, maxUnixSec); err != nil {
-					return err
-				}
-				continue
-			}
-			rec.End = int64(n)
-		case FieldAction:
-			switch string(v) {
-			case "ACCEPT":
-				rec.Action = ActionAccept
-			case "REJECT":
-				rec.Action = ActionReject
-			default:
-				return &LineError{Field: f.String(), Reason: "want ACCEPT, REJECT or -, got", Value: quote(v), Err: ErrValue}
-			}
-		case FieldLogStatus:
-			switch string(v) {
-			case "OK":
-				rec.LogStatus = LogStatusOK
-			case "SKIPDATA":
-				rec.LogStatus = LogStatusSkipData
-			case "NODATA":
-				rec.LogStatus = LogStatusNoData
-			default:
-				return &LineError{Field: f.String(), Reason: "want OK, SKIPDATA, NODATA or -, got", Value: quote(v), Err: ErrValue}
-			}
-		case FieldTCPFlags:
-			n, st := parseUint(v, maxUint16)
-			if st != numOK {
-				if err := numError(f, v, st, maxUint16); err != nil {
-					return err
-				}
-				continue
-			}
-			rec.TCPFlags = uint16(n)
-		case FieldTrafficPath:
-			n, st := parseUint(v, maxUint8)
-			if st != numOK {
-				if err := numError(f, v, st, maxUint8); err != nil {
-					return err
-				}
-				continue
-			}
-			rec.TrafficPath = uint8(n)
-		case FieldPktSrcAddr:
-			a, ok := parseAddr(v)
-			if !ok {
-				return addrError(f, v)
-			}
-			rec.PktSrcAddr = a
-		case FieldPktDstAddr:
-			a, ok := parseAddr(v)
-			if !ok {
-				return addrError(f, v)
-			}
-			rec.PktDstAddr = a
-		}
-		rec.set |= 1 << f
-	}
-	return nil
 }
 
 type numStatus uint8
@@ -337,44 +366,63 @@ func addrError(f Field, v []byte) error {
 	return &LineError{Field: f.String(), Reason: "not an IPv4 or IPv6 address:", Value: quote(v), Err: ErrValue}
 }
 
-// parseAddr parses a dotted-quad IPv4 address or an IPv6 address without
-// zone. Dotted quads with leading zeros ("010.1.1.1") are refused, as
-// net/netip does, because their meaning (octal or decimal) is ambiguous.
-func parseAddr(b []byte) (netip.Addr, bool) {
-	var ip [4]byte
-	var octet, digits, dots int
-	bad := false // not a valid dotted quad; it may still be IPv6
-	for _, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			if digits > 0 && octet == 0 {
-				bad = true // leading zero
+// parseAddrAt parses the address at line[pos:], up to the next space: a
+// dotted-quad IPv4 address or an IPv6 address without zone. Dotted quads with
+// leading zeros ("010.1.1.1") are refused, as net/netip does, because their
+// meaning (octal or decimal) is ambiguous.
+func parseAddrAt(line []byte, pos int) (netip.Addr, int, bool) {
+	if ip, end, ok := parseIPv4At(line, pos); ok {
+		return netip.AddrFrom4(ip), end, true
+	}
+	end := tokenEnd(line, pos)
+	if bytes.IndexByte(line[pos:end], ':') < 0 {
+		return netip.Addr{}, end, false
+	}
+	a, ok := parseIPv6(line[pos:end])
+	return a, end, ok
+}
+
+// parseIPv4At parses a dotted quad at line[pos:] that ends the line or is
+// followed by a space, one octet at a time.
+func parseIPv4At(line []byte, pos int) (ip [4]byte, end int, ok bool) {
+	for k := range 4 {
+		if pos >= len(line) {
+			return ip, pos, false
+		}
+		v := uint(line[pos] - '0')
+		if v > 9 {
+			return ip, pos, false
+		}
+		pos++
+		for n := 1; n < 3 && pos < len(line); n++ {
+			d := uint(line[pos] - '0')
+			if d > 9 {
+				break
 			}
-			octet = octet*10 + int(c-'0')
-			digits++
-			if digits > 3 {
-				bad = true
+			if v == 0 {
+				return ip, pos, false // leading zero
 			}
-		case c == '.':
-			if digits == 0 || dots == 3 || octet > 255 {
-				bad = true
+			v = v*10 + d
+			pos++
+		}
+		if v > 255 {
+			return ip, pos, false
+		}
+		ip[k] = byte(v)
+		if k < 3 {
+			if pos >= len(line) || line[pos] != '.' {
+				return ip, pos, false
 			}
-			if dots < 3 {
-				ip[dots] = byte(octet)
-			}
-			dots++
-			octet, digits = 0, 0
-		case c == ':' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F':
-			return parseIPv6(b)
-		default:
-			return netip.Addr{}, false
+			pos++
 		}
 	}
-	if bad || dots != 3 || digits == 0 || octet > 255 {
-		return netip.Addr{}, false
-	}
-	ip[3] = byte(octet)
-	return netip.AddrFrom4(ip), true
+	return ip, pos, pos == len(line) || line[pos] == ' '
+}
+
+// parseAddr parses a whole token as an address.
+func parseAddr(b []byte) (netip.Addr, bool) {
+	a, end, ok := parseAddrAt(b, 0)
+	return a, ok && end == len(b)
 }
 
 func parseIPv6(b []byte) (netip.Addr, bool) {

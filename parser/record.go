@@ -2,6 +2,7 @@ package parser
 
 import (
 	"net/netip"
+	"unsafe"
 )
 
 // Action is what the firewall did with the traffic of a flow.
@@ -81,7 +82,9 @@ type Record struct {
 
 	set    uint64 // bit f set: field f had a value
 	layout *Layout
-	values [][]byte // text of each column of layout
+	line   []byte   // the parsed line, for the text of its columns
+	cols   [][]byte // columns of line, split on first use
+	split  bool     // cols holds the columns of line
 }
 
 // Has reports whether field f had a value in the record.
@@ -107,16 +110,24 @@ func (r *Record) Unmark(fields ...Field) {
 
 // Reset clears the record for reuse, keeping its buffers.
 func (r *Record) Reset() {
-	values := r.values[:0]
-	*r = Record{values: values}
+	*r = Record{cols: r.cols[:0]}
 }
 
 // Layout returns the column layout the record was parsed with, or nil for a
 // record built in code.
 func (r *Record) Layout() *Layout { return r.layout }
 
-// Column returns the text of column i of the record's layout.
-func (r *Record) Column(i int) []byte { return r.values[i] }
+// Column returns the text of column i of the record's layout. The first call
+// for a record splits its line; the parser itself never needs to.
+func (r *Record) Column(i int) []byte { return r.columns()[i] }
+
+func (r *Record) columns() [][]byte {
+	if !r.split {
+		r.cols = split(r.cols[:0], r.line)
+		r.split = true
+	}
+	return r.cols
+}
 
 // Value returns the text of the column with the given header name, for known
 // and unknown names alike; ok is false when the layout has no such column.
@@ -129,26 +140,34 @@ func (r *Record) Value(name string) (text []byte, ok bool) {
 	if i < 0 {
 		return nil, false
 	}
-	return r.values[i], true
+	return r.Column(i), true
 }
 
 // Clone returns a deep copy of r that stays valid after the next read.
 func (r *Record) Clone() *Record {
 	c := *r
-	n := 0
-	for _, v := range r.values {
-		n += len(v)
-	}
-	buf := make([]byte, 0, n+len(r.AccountID)+len(r.InterfaceID))
-	c.values = make([][]byte, len(r.values))
-	for i, v := range r.values {
-		start := len(buf)
-		buf = append(buf, v...)
-		c.values[i] = buf[start:len(buf):len(buf)]
-	}
-	c.AccountID = cloneBytes(r.AccountID)
-	c.InterfaceID = cloneBytes(r.InterfaceID)
+	c.line = cloneBytes(r.line)
+	c.cols, c.split = nil, false
+	c.AccountID = c.sub(r.AccountID, r.line)
+	c.InterfaceID = c.sub(r.InterfaceID, r.line)
 	return &c
+}
+
+// sub returns the part of c.line that b is of old, or a copy of b when b does
+// not point into old (a record built in code).
+func (c *Record) sub(b, old []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if len(old) > 0 && len(b) > 0 {
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(old)))
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		if p >= base && p+uintptr(len(b)) <= base+uintptr(len(old)) {
+			off := int(p - base)
+			return c.line[off : off+len(b) : off+len(b)]
+		}
+	}
+	return cloneBytes(b)
 }
 
 func cloneBytes(b []byte) []byte {

@@ -98,7 +98,7 @@ func AppendJSON(dst []byte, rec *Record) []byte {
 		}
 		switch {
 		case f == FieldUnknown:
-			v := rec.values[i]
+			v := rec.Column(i)
 			if len(v) == 1 && v[0] == '-' {
 				dst = append(dst, "null"...)
 			} else {
@@ -117,7 +117,7 @@ func AppendJSON(dst []byte, rec *Record) []byte {
 			dst = appendText(dst, rec, f)
 			dst = append(dst, '"')
 		default:
-			dst = jsonenc.String(dst, rec.values[i])
+			dst = jsonenc.String(dst, rec.Column(i))
 		}
 	}
 	return append(dst, '}')
