@@ -31,14 +31,16 @@ func ParseLine(rec *Record, line []byte) error {
 		return nil
 	}
 	err := V2.scan(rec, line)
-	if err != errFieldCount {
+	if err == nil {
+		return nil
+	}
+	// On any error, a wrong field count is the better explanation.
+	n := countFields(line)
+	if n == V2.Len() {
 		return err
 	}
-	n := countFields(line)
-	if l := canonicalLayout(n); l != nil && l != V2 {
-		if err := l.scan(rec, line); err != errFieldCount {
-			return err
-		}
+	if l := canonicalLayout(n); l != nil {
+		return l.scan(rec, line)
 	}
 	return fieldCountError(n, nil)
 }
@@ -48,8 +50,10 @@ func ParseLine(rec *Record, line []byte) error {
 func (l *Layout) Parse(rec *Record, line []byte) error {
 	line = trimEOL(line)
 	err := l.scan(rec, line)
-	if err == errFieldCount {
-		return fieldCountError(countFields(line), l)
+	if err != nil {
+		if n := countFields(line); n != l.Len() {
+			return fieldCountError(n, l)
+		}
 	}
 	return err
 }
@@ -65,7 +69,7 @@ func trimEOL(line []byte) []byte {
 }
 
 // errFieldCount is scan's signal that the line has more or fewer fields than
-// the layout; callers count them and say so.
+// the layout; callers count the fields and say so.
 var errFieldCount = errors.New("field count")
 
 // scan parses line in one pass: each field's parser consumes its bytes up to
