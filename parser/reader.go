@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
@@ -46,6 +47,7 @@ type Reader struct {
 	line       int    // number of the last line read
 	layout     Layout // the columns named by the last header
 	header     bool   // layout holds a header
+	headerV2   bool   // and it names the version-2 fields in order
 	rec        Record
 	err        error // sticky: the object error, or io.EOF
 }
@@ -113,15 +115,20 @@ func (r *Reader) Next() (*Record, error) {
 		}
 		if c := line[0]; c >= 'a' && c <= 'z' && isHeader(line) {
 			r.header = true
-			if err := r.layout.parseHeader(line); err != nil {
+			err := r.layout.parseHeader(line)
+			r.headerV2 = slices.Equal(r.layout.fields, V2.fields)
+			if err != nil {
 				return nil, r.lineError(err)
 			}
 			continue
 		}
-		if r.header {
-			err = r.layout.Parse(&r.rec, line)
-		} else {
+		switch {
+		case !r.header:
 			err = ParseLine(&r.rec, line)
+		case r.headerV2 && scanV2(&r.rec, line):
+			err = nil
+		default:
+			err = r.layout.Parse(&r.rec, line)
 		}
 		if err != nil {
 			return nil, r.lineError(err)
