@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowlog/flowlog/exporter/enrich/ecs"
+	"github.com/flowlog/flowlog/exporter/recordid"
+	"github.com/flowlog/flowlog/parser"
+)
+
+type parseOptions struct {
+	output string
+	strict bool
+	header bool
+	limits parser.Options
+}
+
+func newParseCmd(s streams) *cobra.Command {
+	o := parseOptions{limits: parser.DefaultOptions()}
+	c := &cobra.Command{
+		Use:   "parse [flags] FILE|- ...",
+		Short: "Print the records of flow-log objects as JSON, ECS or v2 lines",
+		Long: `Parse reads flow-log objects (plain text or gzip, recognised by content, not
+by name; a header line sets the field order) and prints one line per record
+on standard output:
+
+  --output json   the record as flat JSON with snake_case names (default)
+  --output ecs    the Elastic Common Schema document the exporter would index
+  --output v2     the record as a normalized version-2 line
+
+Rejected lines are reported on standard error as FILE:LINE: reason, and the
+lines after them are still read. "-" reads standard input.
+
+Exit status: 0 every line parsed, 1 some lines rejected, 2 usage, I/O or
+decompression error (the records before the error are printed).`,
+		Example: `  flowlog parse flowlogs/webserver01-1629810635.log.gz
+  flowlog parse --output ecs AWSLogs/*/vpcflowlogs/*/2024/05/01/*.log.gz
+  zcat old.log.gz | flowlog parse --output v2 --header -`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("parse: name at least one FILE, or - for standard input")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			switch o.output {
+			case "json", "ecs", "v2":
+			default:
+				return usageError("parse: --output %q: want json, ecs or v2", o.output)
+			}
+			if o.header && o.output != "v2" {
+				return usageError("parse: --header works with --output v2 only")
+			}
+			return runParse(s, o, args)
+		},
+	}
+	f := c.Flags()
+	f.StringVarP(&o.output, "output", "o", "json", "output format: json, ecs or v2")
+	f.BoolVar(&o.strict, "strict", false, "stop at the first rejected line")
+	f.BoolVar(&o.header, "header", false, "with --output v2, print a header line first")
+	f.IntVar(&o.limits.MaxLineBytes, "max-line-bytes", o.limits.MaxLineBytes, "reject lines longer than this")
+	f.Int64Var(&o.limits.MaxBytes, "max-bytes", o.limits.MaxBytes, "stop reading an object after this many decompressed bytes")
+	c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "ecs", "v2"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
+}
+
+// parseRun holds the state of one parse command.
+type parseRun struct {
+	o        parseOptions
+	out      *bufio.Writer
+	errOut   io.Writer
+	enc      *ecs.Encoder
+	reader   *parser.Reader
+	buf      []byte
+	records  int
+	rejected int
+}
+
+func runParse(s streams, o parseOptions, files []string) error {
+	enc, err := ecs.New(ecs.DefaultConfig())
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	p := &parseRun{o: o, out: bufio.NewWriterSize(s.out, 64<<10), errOut: s.err, enc: enc}
+	if o.header {
+		p.out.Write(parser.AppendHeader(nil))
+	}
+	failed := false
+	for _, name := range files {
+		err := p.file(s.in, name)
+		if err == errStrict {
+			break
+		}
+		if err != nil {
+			p.out.Flush()
+			fmt.Fprintf(p.errOut, "%s: %v\n", name, err)
+			failed = true
+		}
+	}
+	if err := p.out.Flush(); err != nil {
+		return &exitError{code: exitFailure, err: fmt.Errorf("writing output: %w", err)}
+	}
+	if p.rejected > 0 {
+		fmt.Fprintf(p.errOut, "flowlog parse: %d records printed, %d lines rejected\n", p.records, p.rejected)
+	}
+	switch {
+	case failed:
+		return &exitError{code: exitFailure}
+	case p.rejected > 0:
+		return &exitError{code: exitRejected}
+	}
+	return nil
+}
+
+var errStrict = errors.New("stopped at the first rejected line (--strict)")
+
+// file prints the records of one file. It returns errStrict when --strict
+// stops the run, or the error that ended the file.
+func (p *parseRun) file(stdin io.Reader, name string) error {
+	var src io.Reader = stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				return pe.Err // the message starts with the name already
+			}
+			return err
+		}
+		defer f.Close()
+		src = f
+	}
+	if p.reader == nil {
+		p.reader = parser.NewReader(src, name, p.o.limits)
+	} else {
+		p.reader.Reset(src, name)
+	}
+	ids := recordid.ForObject("", name, "")
+	extra := ecs.Extra{}
+	for {
+		rec, err := p.reader.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		var le *parser.LineError
+		if errors.As(err, &le) {
+			p.rejected++
+			p.out.Flush() // keep stdout and stderr in order on a terminal
+			fmt.Fprintf(p.errOut, "%s:%d: %s\n", name, le.Line, le.Detail())
+			if p.o.strict {
+				return errStrict
+			}
+			continue
+		}
+		if err != nil {
+			return plainObjectError(err)
+		}
+		switch p.o.output {
+		case "json":
+			p.buf = append(parser.AppendJSON(p.buf[:0], rec), '\n')
+		case "ecs":
+			extra.EventID = ids.Append(extra.EventID[:0], p.reader.Line())
+			p.buf = append(p.enc.AppendECS(p.buf[:0], rec, &extra), '\n')
+		case "v2":
+			p.buf = parser.AppendRecord(p.buf[:0], rec)
+		}
+		if _, err := p.out.Write(p.buf); err != nil {
+			return err
+		}
+		p.records++
+	}
+}
+
+// plainObjectError drops the object name from an object error: the file
+// name already starts the message.
+func plainObjectError(err error) error {
+	var oe *parser.ObjectError
+	if !errors.As(err, &oe) {
+		return err
+	}
+	if oe.Line > 0 {
+		return fmt.Errorf("after line %d: %w", oe.Line, oe.Err)
+	}
+	return oe.Err
+}
