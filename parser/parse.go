@@ -423,12 +423,6 @@ func parseIPv4At(line []byte, pos int) (ip [4]byte, end int, ok bool) {
 	return ip, pos, pos == len(line) || line[pos] == ' '
 }
 
-// parseAddr parses a whole token as an address.
-func parseAddr(b []byte) (netip.Addr, bool) {
-	a, end, ok := parseAddrAt(b, 0)
-	return a, ok && end == len(b)
-}
-
 func parseIPv6(b []byte) (netip.Addr, bool) {
 	if bytes.IndexByte(b, '%') >= 0 || bytes.IndexByte(b, ':') < 0 {
 		return netip.Addr{}, false // zones have no meaning in a flow log

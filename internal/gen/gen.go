@@ -254,7 +254,8 @@ func (g *Generator) record(rng *rand.Rand, popular *rand.Zipf, r *parser.Record,
 		r.SrcAddr, r.DstAddr = peer, local
 		r.SrcPort, r.DstPort = ephemeral, scanPorts[rng.IntN(len(scanPorts))]
 		r.Protocol, r.Action = 6, parser.ActionReject
-		r.Packets, r.Bytes = uint64(1+rng.IntN(3)), 0
+		r.Packets = uint64(1 + rng.IntN(3))
+		r.Bytes = r.Packets * 60 // SYNs with options
 	case k < 87: // ping, either way; flow logs carry no ICMP ports
 		r.SrcAddr, r.DstAddr = peer, local
 		if rng.IntN(2) == 0 {
@@ -278,8 +279,6 @@ func (g *Generator) record(rng *rand.Rand, popular *rand.Zipf, r *parser.Record,
 	}
 	if r.Bytes == 0 {
 		r.Bytes = r.Packets * uint64(40+rng.IntN(1461))
-	} else if r.Action == parser.ActionReject {
-		r.Bytes = r.Packets * 60
 	}
 }
 
