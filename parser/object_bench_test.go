@@ -18,9 +18,9 @@ func BenchmarkReadObject(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	obj := g.Object(0)
+	obj, key := g.Object(0), g.Key(0)
 	src := bytes.NewReader(obj)
-	r := parser.NewReader(src, g.Key(0), parser.Options{})
+	r := parser.NewReader(src, key, parser.Options{})
 	var records, plain int64
 	for {
 		if _, err := r.Next(); err != nil {
@@ -37,7 +37,7 @@ func BenchmarkReadObject(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		src.Reset(obj)
-		r.Reset(src, g.Key(0))
+		r.Reset(src, key)
 		for {
 			if _, err := r.Next(); err != nil {
 				break
