@@ -129,6 +129,15 @@ func (r *Record) columns() [][]byte {
 	return r.cols
 }
 
+// Text returns the column text of the known field f; ok is false when the
+// layout has no column for f. The text is "-" for a field without value.
+func (r *Record) Text(f Field) (text []byte, ok bool) {
+	if r.layout == nil || !r.layout.Has(f) {
+		return nil, false
+	}
+	return r.Column(int(r.layout.column[f])), true
+}
+
 // Value returns the text of the column with the given header name, for known
 // and unknown names alike; ok is false when the layout has no such column.
 // The text is "-" for a field without value.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
-	"time"
 
 	"github.com/flowlog/flowlog/exporter/enrich/communityid"
 	"github.com/flowlog/flowlog/internal/jsonenc"
@@ -31,6 +30,9 @@ func DefaultConfig() Config {
 // Encoder appends ECS documents. It is safe for concurrent use.
 type Encoder struct {
 	cfg Config
+	// head opens every document after @timestamp: ecs and the constant part
+	// of event, JSON-escaped once here rather than per record.
+	head []byte
 }
 
 // New returns an encoder for cfg.
@@ -41,7 +43,11 @@ func New(cfg Config) (*Encoder, error) {
 	if cfg.Dataset == "" {
 		return nil, fmt.Errorf("ecs: dataset is empty")
 	}
-	return &Encoder{cfg: cfg}, nil
+	head := []byte(`"ecs":{"version":`)
+	head = jsonenc.Str(head, cfg.ECSVersion)
+	head = append(head, `},"event":{"kind":"event","category":["network"],"dataset":`...)
+	head = jsonenc.Str(head, cfg.Dataset)
+	return &Encoder{cfg: cfg, head: head}, nil
 }
 
 // Extra carries what a document holds beyond the record's own fields.
@@ -54,149 +60,187 @@ type Extra struct {
 // AppendECS appends the ECS document of rec to dst, as one line of JSON
 // without line end. Fields without value are left out, and so are objects
 // that would be empty: a NODATA record has no source or network.
+//
+// Constant runs of the document are appended whole; an object whose fields
+// are all optional writes a separator byte that starts as '{' and becomes ','.
 func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
-	d := doc{dst: append(dst, '{')}
-	if t, ok := timestamp(rec); ok {
-		d.key("@timestamp")
-		d.time(t)
+	hasStart, hasEnd := rec.Has(parser.FieldStart), rec.Has(parser.FieldEnd)
+	var endText []byte // the end, formatted once for @timestamp and event.end
+	var endBuf [24]byte
+	if hasEnd {
+		endText = jsonenc.Time(endBuf[:0], rec.End)
 	}
-	d.open("ecs")
-	d.str("version", e.cfg.ECSVersion)
-	d.close()
 
-	d.open("event")
-	if x != nil && len(x.EventID) > 0 {
-		d.key("id")
-		d.dst = jsonenc.String(d.dst, x.EventID)
+	dst = append(dst, '{')
+	switch {
+	case hasEnd:
+		dst = append(dst, `"@timestamp":`...)
+		dst = append(dst, endText...)
+		dst = append(dst, ',')
+	case hasStart:
+		dst = append(dst, `"@timestamp":`...)
+		dst = jsonenc.Time(dst, rec.Start)
+		dst = append(dst, ',')
 	}
-	d.raw("kind", `"event"`)
-	d.raw("category", `["network"]`)
+	dst = append(dst, e.head...)
+	if x != nil && len(x.EventID) > 0 {
+		dst = append(dst, `,"id":`...)
+		dst = jsonenc.String(dst, x.EventID)
+	}
 	switch rec.Action {
 	case parser.ActionAccept:
-		d.raw("type", `["connection","allowed"]`)
-		d.raw("action", `"accept"`)
-		d.raw("outcome", `"success"`)
+		dst = append(dst, `,"type":["connection","allowed"],"action":"accept","outcome":"success"`...)
 	case parser.ActionReject:
-		d.raw("type", `["connection","denied"]`)
-		d.raw("action", `"reject"`)
-		d.raw("outcome", `"failure"`)
+		dst = append(dst, `,"type":["connection","denied"],"action":"reject","outcome":"failure"`...)
 	default:
-		d.raw("type", `["info"]`)
+		dst = append(dst, `,"type":["info"]`...)
 	}
-	d.str("dataset", e.cfg.Dataset)
-	if rec.Has(parser.FieldStart) {
-		d.key("start")
-		d.time(rec.Start)
+	if hasStart {
+		dst = append(dst, `,"start":`...)
+		dst = jsonenc.Time(dst, rec.Start)
 	}
-	if rec.Has(parser.FieldEnd) {
-		d.key("end")
-		d.time(rec.End)
+	if hasEnd {
+		dst = append(dst, `,"end":`...)
+		dst = append(dst, endText...)
 	}
-	d.close()
+	dst = append(dst, '}')
 
-	if rec.Has(parser.FieldSrcAddr) || rec.Has(parser.FieldSrcPort) || rec.Has(parser.FieldPackets) || rec.Has(parser.FieldBytes) {
-		d.open("source")
-		if rec.Has(parser.FieldSrcAddr) {
-			d.addr("ip", rec.SrcAddr)
-			d.addr("address", rec.SrcAddr)
+	hasSrc, hasDst := rec.Has(parser.FieldSrcAddr), rec.Has(parser.FieldDstAddr)
+	if hasSrc || rec.Has(parser.FieldSrcPort) || rec.Has(parser.FieldPackets) || rec.Has(parser.FieldBytes) {
+		dst = append(dst, `,"source":`...)
+		sep := byte('{')
+		if hasSrc {
+			dst = appendAddr(append(dst, sep), rec.SrcAddr)
+			sep = ','
 		}
 		if rec.Has(parser.FieldSrcPort) {
-			d.uint("port", uint64(rec.SrcPort))
+			dst = appendUint(append(dst, sep), `"port":`, uint64(rec.SrcPort))
+			sep = ','
 		}
 		if rec.Has(parser.FieldPackets) {
-			d.uint("packets", rec.Packets)
+			dst = appendUint(append(dst, sep), `"packets":`, rec.Packets)
+			sep = ','
 		}
 		if rec.Has(parser.FieldBytes) {
-			d.uint("bytes", rec.Bytes)
+			dst = appendUint(append(dst, sep), `"bytes":`, rec.Bytes)
 		}
-		d.close()
+		dst = append(dst, '}')
 	}
-	if rec.Has(parser.FieldDstAddr) || rec.Has(parser.FieldDstPort) {
-		d.open("destination")
-		if rec.Has(parser.FieldDstAddr) {
-			d.addr("ip", rec.DstAddr)
-			d.addr("address", rec.DstAddr)
+	if hasDst || rec.Has(parser.FieldDstPort) {
+		dst = append(dst, `,"destination":`...)
+		sep := byte('{')
+		if hasDst {
+			dst = appendAddr(append(dst, sep), rec.DstAddr)
+			sep = ','
 		}
 		if rec.Has(parser.FieldDstPort) {
-			d.uint("port", uint64(rec.DstPort))
+			dst = appendUint(append(dst, sep), `"port":`, uint64(rec.DstPort))
 		}
-		d.close()
+		dst = append(dst, '}')
 	}
-	e.network(&d, rec)
+	dst = e.appendNetwork(dst, rec)
 
-	if rec.Has(parser.FieldSrcAddr) || rec.Has(parser.FieldDstAddr) {
-		d.open("related")
-		d.key("ip")
-		d.dst = append(d.dst, '[')
-		if rec.Has(parser.FieldSrcAddr) {
-			d.dst = append(d.dst, '"')
-			d.dst = rec.SrcAddr.AppendTo(d.dst)
-			d.dst = append(d.dst, '"')
+	if hasSrc || hasDst {
+		dst = append(dst, `,"related":{"ip":[`...)
+		if hasSrc {
+			dst = append(dst, '"')
+			dst = rec.SrcAddr.AppendTo(dst)
+			dst = append(dst, '"')
 		}
-		if rec.Has(parser.FieldDstAddr) && (!rec.Has(parser.FieldSrcAddr) || rec.DstAddr != rec.SrcAddr) {
-			if rec.Has(parser.FieldSrcAddr) {
-				d.dst = append(d.dst, ',')
+		if hasDst && (!hasSrc || rec.DstAddr != rec.SrcAddr) {
+			if hasSrc {
+				dst = append(dst, ',')
 			}
-			d.dst = append(d.dst, '"')
-			d.dst = rec.DstAddr.AppendTo(d.dst)
-			d.dst = append(d.dst, '"')
+			dst = append(dst, '"')
+			dst = rec.DstAddr.AppendTo(dst)
+			dst = append(dst, '"')
 		}
-		d.dst = append(d.dst, ']')
-		d.close()
+		dst = append(dst, "]}"...)
 	}
-	cloud(&d, rec)
+	dst = appendCloud(dst, rec)
 
-	d.open("flowlog")
+	dst = append(dst, `,"flowlog":`...)
+	sep := byte('{')
 	if rec.Has(parser.FieldVersion) {
-		d.uint("version", uint64(rec.Version))
+		dst = appendUint(append(dst, sep), `"version":`, uint64(rec.Version))
+		sep = ','
 	}
 	if rec.Has(parser.FieldInterfaceID) {
-		d.key("interface_id")
-		d.dst = jsonenc.String(d.dst, rec.InterfaceID)
+		dst = append(dst, sep)
+		dst = append(dst, `"interface_id":`...)
+		dst = jsonenc.String(dst, rec.InterfaceID)
+		sep = ','
 	}
 	if rec.Has(parser.FieldLogStatus) {
-		d.key("log_status")
-		d.dst = append(d.dst, '"')
-		d.dst = append(d.dst, rec.LogStatus.String()...)
-		d.dst = append(d.dst, '"')
+		dst = append(dst, sep)
+		dst = append(dst, `"log_status":"`...)
+		dst = append(dst, rec.LogStatus.String()...)
+		dst = append(dst, '"')
+		sep = ','
 	}
-	extraColumns(&d, rec)
-	d.close()
-	return append(d.dst, '}')
+	dst, sep = appendExtraColumns(dst, sep, rec)
+	if sep == '{' {
+		dst = append(dst, '{')
+	}
+	return append(dst, "}}"...)
 }
 
-func (e *Encoder) network(d *doc, rec *parser.Record) {
+// appendAddr appends "ip" and "address", both the address.
+func appendAddr(dst []byte, a netip.Addr) []byte {
+	dst = append(dst, `"ip":"`...)
+	start := len(dst)
+	dst = a.AppendTo(dst)
+	text := dst[start:]
+	dst = append(dst, `","address":"`...)
+	dst = append(dst, text...)
+	return append(dst, '"')
+}
+
+func appendUint(dst []byte, key string, v uint64) []byte {
+	dst = append(dst, key...)
+	return strconv.AppendUint(dst, v, 10)
+}
+
+func (e *Encoder) appendNetwork(dst []byte, rec *parser.Record) []byte {
 	hasSrc, hasDst := rec.Has(parser.FieldSrcAddr), rec.Has(parser.FieldDstAddr)
 	hasProto := rec.Has(parser.FieldProtocol)
 	if !hasSrc && !hasDst && !hasProto && !rec.Has(parser.FieldPackets) && !rec.Has(parser.FieldBytes) {
-		return
+		return dst
 	}
-	d.open("network")
+	dst = append(dst, `,"network":`...)
+	sep := byte('{')
 	if hasSrc || hasDst {
 		a := rec.SrcAddr
 		if !hasSrc {
 			a = rec.DstAddr
 		}
+		dst = append(dst, sep)
 		if a.Unmap().Is4() {
-			d.raw("type", `"ipv4"`)
+			dst = append(dst, `"type":"ipv4"`...)
 		} else {
-			d.raw("type", `"ipv6"`)
+			dst = append(dst, `"type":"ipv6"`...)
 		}
+		sep = ','
 	}
 	if hasProto {
-		d.key("iana_number")
-		d.dst = append(d.dst, '"')
-		d.dst = strconv.AppendUint(d.dst, uint64(rec.Protocol), 10)
-		d.dst = append(d.dst, '"')
+		dst = append(dst, sep)
+		dst = append(dst, `"iana_number":"`...)
+		dst = strconv.AppendUint(dst, uint64(rec.Protocol), 10)
+		dst = append(dst, '"')
 		if name := Transport(rec.Protocol); name != "" {
-			d.str("transport", name)
+			dst = append(dst, `,"transport":"`...)
+			dst = append(dst, name...) // lower-case letters, digits and '-'
+			dst = append(dst, '"')
 		}
+		sep = ','
 	}
 	if rec.Has(parser.FieldPackets) {
-		d.uint("packets", rec.Packets)
+		dst = appendUint(append(dst, sep), `"packets":`, rec.Packets)
+		sep = ','
 	}
 	if rec.Has(parser.FieldBytes) {
-		d.uint("bytes", rec.Bytes)
+		dst = appendUint(append(dst, sep), `"bytes":`, rec.Bytes)
+		sep = ','
 	}
 	if e.cfg.CommunityID && hasSrc && hasDst && hasProto && (rec.Has(parser.FieldSrcPort) && rec.Has(parser.FieldDstPort) || !usesPorts(rec.Protocol)) {
 		var buf [32]byte
@@ -204,17 +248,20 @@ func (e *Encoder) network(d *doc, rec *parser.Record) {
 			Proto: rec.Protocol, Src: rec.SrcAddr, Dst: rec.DstAddr, SrcPort: rec.SrcPort, DstPort: rec.DstPort,
 		})
 		if ok { // not with mixed address families
-			d.key("community_id")
-			d.dst = append(d.dst, '"')
-			d.dst = append(d.dst, id...)
-			d.dst = append(d.dst, '"')
+			dst = append(dst, sep)
+			dst = append(dst, `"community_id":"`...)
+			dst = append(dst, id...)
+			dst = append(dst, '"')
+			sep = ','
 		}
 	}
-	if v, ok := rec.Value("flow-direction"); ok && (string(v) == "ingress" || string(v) == "egress") {
-		d.key("direction")
-		d.dst = jsonenc.String(d.dst, v)
+	if v, ok := rec.Text(parser.FieldFlowDirection); ok && (string(v) == "ingress" || string(v) == "egress") {
+		dst = append(dst, sep)
+		dst = append(dst, `"direction":"`...)
+		dst = append(dst, v...)
+		dst = append(dst, '"')
 	}
-	d.close()
+	return append(dst, '}')
 }
 
 // usesPorts reports whether the Community ID of a protocol includes ports.
@@ -226,40 +273,44 @@ func usesPorts(proto uint8) bool {
 	return false
 }
 
-func cloud(d *doc, rec *parser.Record) {
-	inst, hasInst := rec.Value("instance-id")
+func appendCloud(dst []byte, rec *parser.Record) []byte {
+	inst, hasInst := rec.Text(parser.FieldInstanceID)
 	hasInst = hasInst && !dash(inst)
-	region, hasRegion := rec.Value("region")
+	region, hasRegion := rec.Text(parser.FieldRegion)
 	hasRegion = hasRegion && !dash(region)
 	if !rec.Has(parser.FieldAccountID) && !hasInst && !hasRegion {
-		return
+		return dst
 	}
-	d.open("cloud")
+	dst = append(dst, `,"cloud":`...)
+	sep := byte('{')
 	if rec.Has(parser.FieldAccountID) {
-		d.key("account")
-		d.dst = append(d.dst, `{"id":`...)
-		d.dst = jsonenc.String(d.dst, rec.AccountID)
-		d.dst = append(d.dst, '}')
+		dst = append(dst, sep)
+		dst = append(dst, `"account":{"id":`...)
+		dst = jsonenc.String(dst, rec.AccountID)
+		dst = append(dst, '}')
+		sep = ','
 	}
 	if hasInst {
-		d.key("instance")
-		d.dst = append(d.dst, `{"id":`...)
-		d.dst = jsonenc.String(d.dst, inst)
-		d.dst = append(d.dst, '}')
+		dst = append(dst, sep)
+		dst = append(dst, `"instance":{"id":`...)
+		dst = jsonenc.String(dst, inst)
+		dst = append(dst, '}')
+		sep = ','
 	}
 	if hasRegion {
-		d.key("region")
-		d.dst = jsonenc.String(d.dst, region)
+		dst = append(dst, sep)
+		dst = append(dst, `"region":`...)
+		dst = jsonenc.String(dst, region)
 	}
-	d.close()
+	return append(dst, '}')
 }
 
-// extraColumns writes the columns that have no ECS field of their own (AWS
-// fields of versions 3 to 8, and unknown names) as flowlog.<snake_case>.
-func extraColumns(d *doc, rec *parser.Record) {
+// appendExtraColumns writes the columns that have no ECS field of their own
+// (AWS fields of versions 3 to 8, and unknown names) as flowlog.<snake_case>.
+func appendExtraColumns(dst []byte, sep byte, rec *parser.Record) ([]byte, byte) {
 	l := rec.Layout()
 	if l == nil || l == parser.V2 {
-		return
+		return dst, sep
 	}
 	for i, f := range l.Fields() {
 		if mapped[f] {
@@ -269,22 +320,39 @@ func extraColumns(d *doc, rec *parser.Record) {
 		if dash(v) {
 			continue
 		}
+		dst = append(dst, sep)
+		sep = ','
 		if f == parser.FieldUnknown {
-			d.keySnake(l.Names()[i])
+			dst = appendSnakeKey(dst, l.Names()[i])
 		} else {
-			d.key(f.Key())
+			dst = append(dst, '"')
+			dst = append(dst, f.Key()...)
+			dst = append(dst, '"', ':')
 		}
-		switch f {
-		case parser.FieldTCPFlags, parser.FieldTrafficPath:
-			if rec.Has(f) {
-				d.dst = append(d.dst, v...) // digits, checked by the parser
-			} else {
-				d.dst = append(d.dst, "null"...) // Tencent's -1
-			}
+		switch {
+		case !rec.Has(f) && f != parser.FieldUnknown:
+			dst = append(dst, "null"...) // Tencent's -1
+		case f == parser.FieldTCPFlags:
+			dst = strconv.AppendUint(dst, uint64(rec.TCPFlags), 10) // not v: "019" is no JSON number
+		case f == parser.FieldTrafficPath:
+			dst = strconv.AppendUint(dst, uint64(rec.TrafficPath), 10)
 		default:
-			d.dst = jsonenc.String(d.dst, v)
+			dst = jsonenc.String(dst, v)
 		}
 	}
+	return dst, sep
+}
+
+// appendSnakeKey writes a key from an arbitrary header name, '-' turned to '_'.
+func appendSnakeKey(dst []byte, name string) []byte {
+	start := len(dst)
+	dst = jsonenc.Str(dst, name)
+	for i := start; i < len(dst); i++ {
+		if dst[i] == '-' {
+			dst[i] = '_'
+		}
+	}
+	return append(dst, ':')
 }
 
 // mapped marks the fields written elsewhere in the document.
@@ -301,67 +369,3 @@ var mapped = func() (m [64]bool) {
 }()
 
 func dash(v []byte) bool { return len(v) == 1 && v[0] == '-' }
-
-// timestamp is the record's end, or its start when it has no end.
-func timestamp(rec *parser.Record) (int64, bool) {
-	switch {
-	case rec.Has(parser.FieldEnd):
-		return rec.End, true
-	case rec.Has(parser.FieldStart):
-		return rec.Start, true
-	}
-	return 0, false
-}
-
-// doc writes nested JSON objects. A key needs a comma unless it opens its
-// object, which the last byte written tells.
-type doc struct {
-	dst []byte
-}
-
-func (d *doc) key(k string) {
-	if d.dst[len(d.dst)-1] != '{' {
-		d.dst = append(d.dst, ',')
-	}
-	d.dst = append(d.dst, '"')
-	d.dst = append(d.dst, k...)
-	d.dst = append(d.dst, '"', ':')
-}
-
-// keySnake writes a key from an arbitrary header name, '-' turned to '_'.
-func (d *doc) keySnake(name string) {
-	if d.dst[len(d.dst)-1] != '{' {
-		d.dst = append(d.dst, ',')
-	}
-	start := len(d.dst)
-	d.dst = jsonenc.Str(d.dst, name)
-	for i := start; i < len(d.dst); i++ {
-		if d.dst[i] == '-' {
-			d.dst[i] = '_'
-		}
-	}
-	d.dst = append(d.dst, ':')
-}
-
-func (d *doc) open(k string) { d.key(k); d.dst = append(d.dst, '{') }
-func (d *doc) close()        { d.dst = append(d.dst, '}') }
-
-func (d *doc) raw(k, v string) { d.key(k); d.dst = append(d.dst, v...) }
-
-func (d *doc) str(k, v string) { d.key(k); d.dst = jsonenc.Str(d.dst, v) }
-
-func (d *doc) uint(k string, v uint64) { d.key(k); d.dst = strconv.AppendUint(d.dst, v, 10) }
-
-func (d *doc) addr(k string, a netip.Addr) {
-	d.key(k)
-	d.dst = append(d.dst, '"')
-	d.dst = a.AppendTo(d.dst)
-	d.dst = append(d.dst, '"')
-}
-
-// time writes unix seconds as an RFC 3339 UTC date.
-func (d *doc) time(sec int64) {
-	d.dst = append(d.dst, '"')
-	d.dst = time.Unix(sec, 0).UTC().AppendFormat(d.dst, time.RFC3339)
-	d.dst = append(d.dst, '"')
-}

@@ -263,3 +263,37 @@ func BenchmarkAppendECS(b *testing.B) {
 		buf = e.AppendECS(buf[:0], &rec, x)
 	}
 }
+
+// FuzzAppendECS: whatever layout and values the parser accepts, the document
+// is valid JSON.
+func FuzzAppendECS(f *testing.F) {
+	f.Add("", "2 123456789010 eni-1 10.0.0.1 10.0.0.2 443 80 6 10 840 1600000000 1600000060 ACCEPT OK")
+	f.Add("", "2 123456789010 eni-1 - - - - - - - 1431280876 1431280934 - NODATA")
+	f.Add("srcaddr dstaddr", "1.1.1.1 ::1")
+	f.Add("my-field instance-id region flow-direction tcp-flags", "x\"y i-1 eu - -1")
+	f.Add("log-status", "OK")
+	e, err := New(DefaultConfig())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, header, line string) {
+		r := parser.NewReader(strings.NewReader(header+"\n"+line+"\n"), "fuzz", parser.Options{MaxLineBytes: 1024})
+		for range 3 {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			var le *parser.LineError
+			if errors.As(err, &le) {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc := e.AppendECS(nil, rec, &Extra{EventID: []byte("id\"\x00")})
+			if !json.Valid(doc) {
+				t.Fatalf("invalid JSON for header %q line %q:\n%s", header, line, doc)
+			}
+		}
+	})
+}
