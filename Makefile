@@ -4,7 +4,7 @@ GO         ?= go
 BIN        := bin/flowlog
 FUZZTIME   ?= 30s
 DEMO_DIR   ?= .demo
-STATICCHECK_VERSION := 2026.2.2
+STATICCHECK_VERSION := v0.8.2
 
 .DEFAULT_GOAL := help
 .PHONY: help build test bench fuzz lint demo clean

@@ -28,6 +28,21 @@ func DefaultOptions() Options {
 	return Options{MaxLineBytes: 64 << 10, MaxBytes: 1 << 30}
 }
 
+// MaxLineLimit is the largest MaxLineBytes accepted: the reader holds a
+// buffer of that size.
+const MaxLineLimit = 64 << 20
+
+// Validate names the option that cannot be used.
+func (o Options) Validate() error {
+	if o.MaxLineBytes < 1 || o.MaxLineBytes > MaxLineLimit {
+		return fmt.Errorf("max line bytes %d: want 1 to %d", o.MaxLineBytes, MaxLineLimit)
+	}
+	if o.MaxBytes < 1 {
+		return fmt.Errorf("max bytes %d: want at least 1", o.MaxBytes)
+	}
+	return nil
+}
+
 // Reader reads the records of one flow-log object: plain text or gzip
 // (recognised by its magic bytes, not by the name; multi-member gzip is read
 // whole), with or without header lines. Reset reuses a Reader, with its
@@ -53,12 +68,14 @@ type Reader struct {
 }
 
 // NewReader returns a Reader of src. name identifies the object in errors.
-// Zero fields of opts take their default.
+// Zero fields of opts take their default; a MaxLineBytes above MaxLineLimit
+// is lowered to it (check user input with Options.Validate).
 func NewReader(src io.Reader, name string, opts Options) *Reader {
 	d := DefaultOptions()
 	if opts.MaxLineBytes <= 0 {
 		opts.MaxLineBytes = d.MaxLineBytes
 	}
+	opts.MaxLineBytes = min(opts.MaxLineBytes, MaxLineLimit)
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = d.MaxBytes
 	}
@@ -248,8 +265,8 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if l.n > l.max {
 		return 0, l.tooLarge()
 	}
-	if room := l.max - l.n + 1; int64(len(p)) > room {
-		p = p[:room] // one byte past the limit tells "more" from "exactly max"
+	if room := l.max - l.n; room < int64(len(p)) {
+		p = p[:room+1] // one byte past the limit tells "more" from "exactly max"
 	}
 	n, err := l.r.Read(p)
 	l.n += int64(n)

@@ -184,6 +184,11 @@ func TestReaderBomb(t *testing.T) {
 	if exact.end != nil || len(exact.records) != 2 {
 		t.Errorf("object of exactly MaxBytes: %v", exact)
 	}
+	// A limit near the top of int64 does not overflow.
+	huge := readBytes(t, "huge limit", []byte(line1), Options{MaxBytes: 1<<63 - 1})
+	if huge.end != nil || len(huge.records) != 1 {
+		t.Errorf("MaxBytes = MaxInt64: %v", huge)
+	}
 	if DefaultOptions().MaxBytes != 1<<30 || DefaultOptions().MaxLineBytes != 64<<10 {
 		t.Errorf("defaults %+v", DefaultOptions())
 	}

@@ -168,6 +168,8 @@ func TestParseErrors(t *testing.T) {
 		"unknown flag":   {"parse", "--bogus", "x"},
 		"header w/ json": {"parse", "--header", "testdata/aws-noheader.log"},
 		"missing file":   {"parse", "testdata/no-such-file"},
+		"huge line cap":  {"parse", "--max-line-bytes", "1099511627776", "x"},
+		"zero size cap":  {"parse", "--max-bytes", "0", "x"},
 		"no command":     {"bogus"},
 	} {
 		_, errOut, code := flowlog(t, "", args...)

@@ -58,6 +58,9 @@ decompression error (the records before the error are printed).`,
 			if o.header && o.output != "v2" {
 				return usageError("parse: --header works with --output v2 only")
 			}
+			if err := o.limits.Validate(); err != nil {
+				return usageError("parse: %v", err)
+			}
 			return runParse(s, o, args)
 		},
 	}
