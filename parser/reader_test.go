@@ -308,6 +308,13 @@ func TestReaderReset(t *testing.T) {
 	if got := read(t, r); len(got.records) != 1 || r.Compressed() {
 		t.Fatalf("third object: %v", got)
 	}
+	// The reused gzip reader still reads every member of the next objects.
+	for _, name := range []string{"d", "e"} {
+		r.Reset(bytes.NewReader(append(gz(t, line1), gz(t, line2+line3)...)), name)
+		if got := read(t, r); len(got.records) != 3 || got.end != nil {
+			t.Fatalf("multi-member object %s after reuse: %v", name, got)
+		}
+	}
 }
 
 // TestReaderAllocs: reading records allocates nothing once the reader is warm.
