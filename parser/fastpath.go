@@ -59,25 +59,13 @@ func scanV2(rec *Record, line []byte) bool {
 	if v, p, ok = textField(line, p); !ok {
 		return false
 	}
-	switch string(v) {
-	case "ACCEPT":
-		rec.Action = ActionAccept
-	case "REJECT":
-		rec.Action = ActionReject
-	default:
+	if rec.Action, ok = parseAction(v); !ok {
 		return false
 	}
 	if v, p, ok = textField(line, p); !ok {
 		return false
 	}
-	switch string(v) {
-	case "OK":
-		rec.LogStatus = LogStatusOK
-	case "SKIPDATA":
-		rec.LogStatus = LogStatusSkipData
-	case "NODATA":
-		rec.LogStatus = LogStatusNoData
-	default:
+	if rec.LogStatus, ok = parseLogStatus(v); !ok {
 		return false
 	}
 	return p == len(line)

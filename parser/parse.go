@@ -205,25 +205,17 @@ func (rec *Record) setText(f Field, v []byte) error {
 	case FieldInterfaceID:
 		rec.InterfaceID = v
 	case FieldAction:
-		switch string(v) {
-		case "ACCEPT":
-			rec.Action = ActionAccept
-		case "REJECT":
-			rec.Action = ActionReject
-		default:
+		a, ok := parseAction(v)
+		if !ok {
 			return &LineError{Field: f.String(), Reason: "want ACCEPT, REJECT or -, got", Value: quote(v), Err: ErrValue}
 		}
+		rec.Action = a
 	case FieldLogStatus:
-		switch string(v) {
-		case "OK":
-			rec.LogStatus = LogStatusOK
-		case "SKIPDATA":
-			rec.LogStatus = LogStatusSkipData
-		case "NODATA":
-			rec.LogStatus = LogStatusNoData
-		default:
+		st, ok := parseLogStatus(v)
+		if !ok {
 			return &LineError{Field: f.String(), Reason: "want OK, SKIPDATA, NODATA or -, got", Value: quote(v), Err: ErrValue}
 		}
+		rec.LogStatus = st
 	}
 	return nil
 }

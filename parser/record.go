@@ -26,6 +26,17 @@ func (a Action) String() string {
 	return "-"
 }
 
+// parseAction returns the action of its record text, ACCEPT or REJECT.
+func parseAction(v []byte) (Action, bool) {
+	switch string(v) {
+	case "ACCEPT":
+		return ActionAccept, true
+	case "REJECT":
+		return ActionReject, true
+	}
+	return ActionNone, false
+}
+
 // LogStatus says whether a record describes traffic, lost records or silence.
 type LogStatus uint8
 
@@ -48,6 +59,19 @@ func (s LogStatus) String() string {
 		return "NODATA"
 	}
 	return "-"
+}
+
+// parseLogStatus returns the status of its record text: OK, SKIPDATA or NODATA.
+func parseLogStatus(v []byte) (LogStatus, bool) {
+	switch string(v) {
+	case "OK":
+		return LogStatusOK, true
+	case "SKIPDATA":
+		return LogStatusSkipData, true
+	case "NODATA":
+		return LogStatusNoData, true
+	}
+	return LogStatusNone, false
 }
 
 // Record is one flow-log record. Typed fields hold the parsed values of the

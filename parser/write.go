@@ -90,7 +90,7 @@ func AppendJSON(dst []byte, rec *Record) []byte {
 			dst = append(dst, ',')
 		}
 		if f == FieldUnknown {
-			dst = appendKey(dst, l.names[i])
+			dst = jsonenc.SnakeKey(dst, l.names[i])
 		} else {
 			dst = append(dst, '"')
 			dst = append(dst, f.Key()...)
@@ -121,18 +121,6 @@ func AppendJSON(dst []byte, rec *Record) []byte {
 		}
 	}
 	return append(dst, '}')
-}
-
-// appendKey appends name in snake_case as a JSON object key.
-func appendKey(dst []byte, name string) []byte {
-	start := len(dst)
-	dst = jsonenc.Str(dst, name)
-	for i := start; i < len(dst); i++ {
-		if dst[i] == '-' {
-			dst[i] = '_'
-		}
-	}
-	return append(dst, ':')
 }
 
 // numeric reports whether the field's value is a number.

@@ -72,3 +72,16 @@ func appendEscaped(dst, s []byte) []byte {
 	}
 	return append(dst, s[start:]...)
 }
+
+// SnakeKey appends name as a JSON object key with its '-' turned to '_'
+// (header names such as "pkt-srcaddr" become "pkt_srcaddr"), colon included.
+func SnakeKey(dst []byte, name string) []byte {
+	start := len(dst)
+	dst = Str(dst, name)
+	for i := start; i < len(dst); i++ {
+		if dst[i] == '-' {
+			dst[i] = '_'
+		}
+	}
+	return append(dst, ':')
+}

@@ -323,7 +323,7 @@ func appendExtraColumns(dst []byte, sep byte, rec *parser.Record) ([]byte, byte)
 		dst = append(dst, sep)
 		sep = ','
 		if f == parser.FieldUnknown {
-			dst = appendSnakeKey(dst, l.Names()[i])
+			dst = jsonenc.SnakeKey(dst, l.Names()[i])
 		} else {
 			dst = append(dst, '"')
 			dst = append(dst, f.Key()...)
@@ -341,18 +341,6 @@ func appendExtraColumns(dst []byte, sep byte, rec *parser.Record) ([]byte, byte)
 		}
 	}
 	return dst, sep
-}
-
-// appendSnakeKey writes a key from an arbitrary header name, '-' turned to '_'.
-func appendSnakeKey(dst []byte, name string) []byte {
-	start := len(dst)
-	dst = jsonenc.Str(dst, name)
-	for i := start; i < len(dst); i++ {
-		if dst[i] == '-' {
-			dst[i] = '_'
-		}
-	}
-	return append(dst, ':')
 }
 
 // mapped marks the fields written elsewhere in the document.
