@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,16 +162,51 @@ func TestParseTruncated(t *testing.T) {
 	}
 }
 
+func TestParseNotAFlowLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "noise.log")
+	var b strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&b, "line %d of something else\n", i)
+	}
+	os.WriteFile(path, []byte(b.String()), 0o644)
+	out, errOut, code := flowlog(t, "", "parse", path)
+	if code != exitRejected || out != "" {
+		t.Errorf("exit %d, stdout %q", code, out)
+	}
+	got := lines(errOut)
+	if len(got) != 20+3 {
+		t.Fatalf("%d stderr lines, want 20 errors and 3 summary lines:\n%s", len(got), errOut)
+	}
+	for _, want := range []string{
+		path + ": 80 more rejected lines not shown (--max-errors 0 shows all)",
+		path + ": no line parsed as a flow record: is this a flow log?",
+		"flowlog parse: 0 records printed, 100 lines rejected",
+	} {
+		if !strings.Contains(errOut, want+"\n") {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	_, errOut, _ = flowlog(t, "", "parse", "--max-errors", "0", path)
+	if n := len(lines(errOut)); n != 100+2 {
+		t.Errorf("--max-errors 0: %d stderr lines, want 102", n)
+	}
+	_, errOut, code = flowlog(t, "", "parse", t.TempDir())
+	if code != exitFailure || !strings.Contains(errOut, "is a directory; name the objects in it") {
+		t.Errorf("directory: exit %d, %q", code, errOut)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for name, args := range map[string][]string{
-		"no files":       {"parse"},
-		"bad output":     {"parse", "--output", "xml", "x"},
-		"unknown flag":   {"parse", "--bogus", "x"},
-		"header w/ json": {"parse", "--header", "testdata/aws-noheader.log"},
-		"missing file":   {"parse", "testdata/no-such-file"},
-		"huge line cap":  {"parse", "--max-line-bytes", "1099511627776", "x"},
-		"zero size cap":  {"parse", "--max-bytes", "0", "x"},
-		"no command":     {"bogus"},
+		"no files":        {"parse"},
+		"bad output":      {"parse", "--output", "xml", "x"},
+		"unknown flag":    {"parse", "--bogus", "x"},
+		"header w/ json":  {"parse", "--header", "testdata/aws-noheader.log"},
+		"missing file":    {"parse", "testdata/no-such-file"},
+		"huge line cap":   {"parse", "--max-line-bytes", "1099511627776", "x"},
+		"zero size cap":   {"parse", "--max-bytes", "0", "x"},
+		"negative errors": {"parse", "--max-errors", "-1", "x"},
+		"no command":      {"bogus"},
 	} {
 		_, errOut, code := flowlog(t, "", args...)
 		if code != exitFailure || errOut == "" {

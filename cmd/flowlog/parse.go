@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -16,10 +18,11 @@ import (
 )
 
 type parseOptions struct {
-	output string
-	strict bool
-	header bool
-	limits parser.Options
+	output    string
+	strict    bool
+	header    bool
+	maxErrors int // rejected lines printed per file; 0 prints all
+	limits    parser.Options
 }
 
 func newParseCmd(s streams) *cobra.Command {
@@ -36,7 +39,8 @@ on standard output:
   --output v2     the record as a normalized version-2 line
 
 Rejected lines are reported on standard error as FILE:LINE: reason, and the
-lines after them are still read. "-" reads standard input.
+lines after them are still read; past --max-errors per file only their number
+is reported. "-" reads standard input.
 
 Exit status: 0 every line parsed, 1 some lines rejected, 2 usage, I/O or
 decompression error (the records before the error are printed).`,
@@ -58,6 +62,9 @@ decompression error (the records before the error are printed).`,
 			if o.header && o.output != "v2" {
 				return usageError("parse: --header works with --output v2 only")
 			}
+			if o.maxErrors < 0 {
+				return usageError("parse: --max-errors %d: want 0 (all) or more", o.maxErrors)
+			}
 			if err := o.limits.Validate(); err != nil {
 				return usageError("parse: %v", err)
 			}
@@ -68,6 +75,7 @@ decompression error (the records before the error are printed).`,
 	f.StringVarP(&o.output, "output", "o", "json", "output format: json, ecs or v2")
 	f.BoolVar(&o.strict, "strict", false, "stop at the first rejected line")
 	f.BoolVar(&o.header, "header", false, "with --output v2, print a header line first")
+	f.IntVar(&o.maxErrors, "max-errors", 20, "rejected lines to print per file, then only count (0: print all)")
 	f.IntVar(&o.limits.MaxLineBytes, "max-line-bytes", o.limits.MaxLineBytes, "reject lines longer than this")
 	f.Int64Var(&o.limits.MaxBytes, "max-bytes", o.limits.MaxBytes, "stop reading an object after this many decompressed bytes")
 	c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"json", "ecs", "v2"}, cobra.ShellCompDirectiveNoFileComp))
@@ -147,6 +155,8 @@ func (p *parseRun) file(stdin io.Reader, name string) error {
 	}
 	ids := recordid.ForObject("", name, "")
 	extra := ecs.Extra{}
+	var records, rejected int
+	defer func() { p.summarize(name, records, rejected) }()
 	for {
 		rec, err := p.reader.Next()
 		if errors.Is(err, io.EOF) {
@@ -155,14 +165,20 @@ func (p *parseRun) file(stdin io.Reader, name string) error {
 		var le *parser.LineError
 		if errors.As(err, &le) {
 			p.rejected++
-			p.out.Flush() // keep stdout and stderr in order on a terminal
-			fmt.Fprintf(p.errOut, "%s:%d: %s\n", name, le.Line, le.Detail())
+			rejected++
+			if p.o.maxErrors == 0 || rejected <= p.o.maxErrors {
+				p.out.Flush() // keep stdout and stderr in order on a terminal
+				fmt.Fprintf(p.errOut, "%s:%d: %s\n", name, le.Line, le.Detail())
+			}
 			if p.o.strict {
 				return errStrict
 			}
 			continue
 		}
 		if err != nil {
+			if errors.Is(err, syscall.EISDIR) {
+				return fmt.Errorf("is a directory; name the objects in it, e.g. %s", filepath.Join(name, "*.log.gz"))
+			}
 			return plainObjectError(err)
 		}
 		switch p.o.output {
@@ -178,6 +194,18 @@ func (p *parseRun) file(stdin io.Reader, name string) error {
 			return err
 		}
 		p.records++
+		records++
+	}
+}
+
+// summarize reports, after a file, the rejected lines it did not print and
+// whether the file looks like a flow log at all.
+func (p *parseRun) summarize(name string, records, rejected int) {
+	if hidden := rejected - p.o.maxErrors; p.o.maxErrors > 0 && hidden > 0 {
+		fmt.Fprintf(p.errOut, "%s: %d more rejected lines not shown (--max-errors 0 shows all)\n", name, hidden)
+	}
+	if records == 0 && rejected > 0 && !p.o.strict {
+		fmt.Fprintf(p.errOut, "%s: no line parsed as a flow record: is this a flow log?\n", name)
 	}
 }
 
