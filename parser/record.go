@@ -2,7 +2,6 @@ package parser
 
 import (
 	"net/netip"
-	"unsafe"
 )
 
 // Action is what the firewall did with the traffic of a flow.
@@ -181,26 +180,9 @@ func (r *Record) Clone() *Record {
 	c := *r
 	c.line = cloneBytes(r.line)
 	c.cols, c.split = nil, false
-	c.AccountID = c.sub(r.AccountID, r.line)
-	c.InterfaceID = c.sub(r.InterfaceID, r.line)
+	c.AccountID = cloneBytes(r.AccountID)
+	c.InterfaceID = cloneBytes(r.InterfaceID)
 	return &c
-}
-
-// sub returns the part of c.line that b is of old, or a copy of b when b does
-// not point into old (a record built in code).
-func (c *Record) sub(b, old []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	if len(old) > 0 && len(b) > 0 {
-		base := uintptr(unsafe.Pointer(unsafe.SliceData(old)))
-		p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-		if p >= base && p+uintptr(len(b)) <= base+uintptr(len(old)) {
-			off := int(p - base)
-			return c.line[off : off+len(b) : off+len(b)]
-		}
-	}
-	return cloneBytes(b)
 }
 
 func cloneBytes(b []byte) []byte {
