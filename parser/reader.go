@@ -94,6 +94,7 @@ func (r *Reader) Reset(src io.Reader, name string) {
 	r.name = name
 	r.opened, r.compressed, r.header = false, false, false
 	r.line = 0
+	r.limit = limitReader{}
 	r.err = nil
 }
 

@@ -300,7 +300,13 @@ func TestReaderReset(t *testing.T) {
 	}
 	// The next object has no header: the previous one's must not apply.
 	r.Reset(bytes.NewReader(gz(t, line1)), "b")
+	if n := r.DecompressedBytes(); n != 0 {
+		t.Errorf("DecompressedBytes after Reset = %d, want 0", n)
+	}
 	got := read(t, r)
+	if n := r.DecompressedBytes(); n != int64(len(line1)) {
+		t.Errorf("DecompressedBytes = %d, want %d", n, len(line1))
+	}
 	if len(got.records) != 1 || len(got.errs) != 0 || r.Line() != 1 || !r.Compressed() {
 		t.Fatalf("second object: %v, line %d", got, r.Line())
 	}
