@@ -83,15 +83,7 @@ func next(line []byte, e int) (int, bool) {
 
 // uintField parses 1 to 19 digits at line[p:].
 func uintField(line []byte, p int) (uint64, int, bool) {
-	var n uint64
-	i := p
-	for ; i < len(line); i++ {
-		d := line[i] - '0'
-		if d > 9 {
-			break
-		}
-		n = n*10 + uint64(d)
-	}
+	n, i := digits(line, p)
 	if i == p || i-p > 19 {
 		return 0, p, false
 	}

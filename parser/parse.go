@@ -126,15 +126,7 @@ var errNoValue = errors.New("no value")
 // letter, more than 19 digits) takes the slow path, which finds the error or
 // Tencent's "-1".
 func (rec *Record) scanUint(f Field, line []byte, pos int) (int, error) {
-	var n uint64
-	i := pos
-	for ; i < len(line); i++ {
-		d := line[i] - '0'
-		if d > 9 {
-			break
-		}
-		n = n*10 + uint64(d)
-	}
+	n, i := digits(line, pos)
 	if i-pos > 19 || i < len(line) && line[i] != ' ' {
 		end := tokenEnd(line, pos)
 		var st numStatus
@@ -173,6 +165,20 @@ func (rec *Record) scanUint(f Field, line []byte, pos int) (int, error) {
 		rec.TrafficPath = uint8(n)
 	}
 	return i, nil
+}
+
+// digits reads the decimal digits at line[pos:] and returns their value and
+// where they end. Past 19 digits the value wraps: callers check the count.
+func digits(line []byte, pos int) (n uint64, end int) {
+	i := pos
+	for ; i < len(line); i++ {
+		d := line[i] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + uint64(d)
+	}
+	return n, i
 }
 
 // scanAddr parses the address at line[pos:] into field f and returns the end
