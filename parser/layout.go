@@ -46,6 +46,7 @@ var V2 = canonical[14]
 // Unknown names are kept. It fails on an empty or repeated name.
 func NewLayout(names ...string) (*Layout, error) {
 	var l Layout
+	l.reset()
 	for _, n := range names {
 		if err := l.add([]byte(n)); err != nil {
 			return nil, err
@@ -93,9 +94,6 @@ func (l *Layout) reset() {
 // add appends a column named name. A repeated known name is kept as an
 // unknown column, so its values stay reachable, and reported.
 func (l *Layout) add(name []byte) error {
-	if len(l.fields) == 0 && len(l.names) == 0 {
-		l.reset()
-	}
 	if len(name) == 0 {
 		return fmt.Errorf("%w: empty column name", ErrHeader)
 	}

@@ -124,13 +124,6 @@ func (r *Record) Mark(fields ...Field) {
 // MarkFlow marks all fourteen version-2 fields as having values.
 func (r *Record) MarkFlow() { r.set |= v2Mask }
 
-// Unmark records that fields have no value ("-").
-func (r *Record) Unmark(fields ...Field) {
-	for _, f := range fields {
-		r.set &^= 1 << f
-	}
-}
-
 // Reset clears the record for reuse, keeping its buffers.
 func (r *Record) Reset() {
 	*r = Record{cols: r.cols[:0]}
