@@ -86,6 +86,8 @@ func newRoot(s streams) *cobra.Command {
 AWS, IONOS, IBM and Tencent Flow Logs: one line per flow, gzip objects named
 [prefix/]<name>-<unix-ts>.log.gz.
 
+  flowlog collect -c FILE      capture this host's traffic into flow-log objects (daemon)
+  flowlog collect --pcap F --out DIR   convert a capture file into flow-log objects
   flowlog parse FILE...        print the records of flow-log objects as JSON, ECS or v2
   flowlog gen --out DIR        write realistic synthetic objects to try things with
 
@@ -104,6 +106,6 @@ Exit status: 0 done, 1 some input lines were rejected (the rest was done),
 		}
 		return usageError("%v", err)
 	})
-	root.AddCommand(newParseCmd(s), newGenCmd(s))
+	root.AddCommand(newParseCmd(s), newGenCmd(s), newCollectCmd(s))
 	return root
 }

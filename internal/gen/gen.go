@@ -6,10 +6,11 @@
 package gen
 
 import (
+	"github.com/flowlog/flowlog/internal/ifaceid"
+	"github.com/flowlog/flowlog/internal/objkey"
+
 	"bytes"
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -94,22 +95,13 @@ func New(cfg Config) (*Generator, error) {
 	}
 	g := &Generator{cfg: cfg, iface: cfg.InterfaceID}
 	if g.iface == "" {
-		g.iface = DeriveInterfaceID(cfg.Name, strconv.FormatUint(cfg.Seed, 10))
+		g.iface = ifaceid.Derive(cfg.Name, strconv.FormatUint(cfg.Seed, 10))
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x666c6f776c6f67))
 	g.local[0] = netip.AddrFrom4([4]byte{172, 17, byte(rng.IntN(256)), byte(2 + rng.IntN(250))})
 	g.local[1] = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0x17, 0, 1, 15: byte(2 + rng.IntN(250))})
 	g.peers = newPeerPool(rng)
 	return g, nil
-}
-
-// DeriveInterfaceID returns a stable UUID-shaped id for the given parts.
-func DeriveInterfaceID(parts ...string) string {
-	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	sum[6] = sum[6]&0x0f | 0x50 // UUID version 5 shape
-	sum[8] = sum[8]&0x3f | 0x80 // RFC 4122 variant
-	h := hex.EncodeToString(sum[:16])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // Window returns the start and end of window i.
@@ -121,7 +113,7 @@ func (g *Generator) Window(i int) (start, end time.Time) {
 // Key returns the object key of window i: <name>-<unix end>.log.gz.
 func (g *Generator) Key(i int) string {
 	_, end := g.Window(i)
-	return g.cfg.Name + "-" + strconv.FormatInt(end.Unix(), 10) + ".log.gz"
+	return objkey.Format("", g.cfg.Name, end.Unix())
 }
 
 // WriteObject writes window i as a gzip object to w.

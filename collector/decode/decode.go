@@ -1,0 +1,285 @@
+// Package decode turns captured frames into the few facts a flow record
+// needs: addresses, ports, protocol, IP length and direction. It uses
+// gopacket's DecodingLayerParser with preallocated layers, so decoding a
+// packet allocates nothing.
+package decode
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// Direction says which way a packet crossed the interface.
+type Direction uint8
+
+const (
+	Unknown Direction = iota
+	Ingress           // received by the host
+	Egress            // sent by the host
+)
+
+func (d Direction) String() string {
+	switch d {
+	case Ingress:
+		return "ingress"
+	case Egress:
+		return "egress"
+	}
+	return "unknown"
+}
+
+// Packet is what one decoded IP packet contributes to a flow.
+type Packet struct {
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16 // 0 for protocols without ports and for later fragments
+	Protocol         uint8  // IANA number of the transport (after IPv6 extension headers)
+	Length           uint32 // IP packet length from its header, not the captured length
+	Direction        Direction
+}
+
+// ErrNotIP reports a frame that carries no IPv4 or IPv6 packet (ARP, LLDP…).
+var ErrNotIP = errors.New("not an IP packet")
+
+// Local tells the decoder which addresses belong to the capturing host, for
+// frames whose direction the capture does not report.
+type Local struct {
+	MAC   net.HardwareAddr // the interface's hardware address
+	Addrs []netip.Addr     // the interface's IP addresses
+}
+
+// LocalFromInterface reads the hardware and IP addresses of an interface.
+func LocalFromInterface(ifi *net.Interface) (Local, error) {
+	l := Local{MAC: ifi.HardwareAddr}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return l, fmt.Errorf("addresses of %s: %w", ifi.Name, err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				l.Addrs = append(l.Addrs, ip.Unmap())
+			}
+		}
+	}
+	return l, nil
+}
+
+func (l *Local) isLocal(a netip.Addr) bool {
+	for _, p := range l.Addrs {
+		if p == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Decoder decodes frames of one link type. It is not safe for concurrent use.
+type Decoder struct {
+	local   Local
+	mac     [6]byte
+	hasMAC  bool
+	link    *gopacket.DecodingLayerParser // starts at the link layer; nil for raw IP
+	raw4    *gopacket.DecodingLayerParser // starts at IPv4
+	raw6    *gopacket.DecodingLayerParser // starts at IPv6
+	decoded []gopacket.LayerType
+
+	eth   layers.Ethernet
+	sll   layers.LinuxSLL
+	dot1q layers.Dot1Q
+	ip4   layers.IPv4
+	ip6   layers.IPv6
+	ext   layers.IPv6ExtensionSkipper
+	frag  ipv6Fragment
+	tcp   layers.TCP
+	udp   layers.UDP
+	icmp4 layers.ICMPv4
+	icmp6 layers.ICMPv6
+}
+
+// New returns a decoder for frames of the given link type: Ethernet, Linux
+// cooked capture (SLL), or raw IP (LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6).
+func New(link layers.LinkType, local Local) (*Decoder, error) {
+	d := &Decoder{local: local, decoded: make([]gopacket.LayerType, 0, 16)}
+	if len(local.MAC) == 6 {
+		copy(d.mac[:], local.MAC)
+		d.hasMAC = true
+	}
+	switch link {
+	case layers.LinkTypeEthernet:
+		d.link = d.newParser(layers.LayerTypeEthernet)
+	case layers.LinkTypeLinuxSLL:
+		d.link = d.newParser(layers.LayerTypeLinuxSLL)
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12: // 12: raw IP on OpenBSD-derived pcaps
+	default:
+		return nil, fmt.Errorf("link type %s (%d) is not supported: use Ethernet, Linux cooked capture or raw IP", link, int(link))
+	}
+	d.raw4 = d.newParser(layers.LayerTypeIPv4)
+	d.raw6 = d.newParser(layers.LayerTypeIPv6)
+	return d, nil
+}
+
+func (d *Decoder) newParser(first gopacket.LayerType) *gopacket.DecodingLayerParser {
+	p := gopacket.NewDecodingLayerParser(first,
+		&d.eth, &d.sll, &d.dot1q, &d.ip4, &d.ip6, &d.ext, &d.frag, &d.tcp, &d.udp, &d.icmp4, &d.icmp6)
+	p.IgnoreUnsupported = true
+	return p
+}
+
+// DecodeIP is Decode for a bare IP packet, as NFLOG hands them out.
+func (d *Decoder) DecodeIP(packet []byte, p *Packet) error {
+	return d.decode(packet, p, nil)
+}
+
+// Decode fills p from one frame. It returns ErrNotIP for frames without an IP
+// packet and an error for an IP header it cannot read; a transport header
+// that is cut short leaves the ports it could not read at zero.
+func (d *Decoder) Decode(frame []byte, p *Packet) error {
+	return d.decode(frame, p, d.link)
+}
+
+func (d *Decoder) decode(frame []byte, p *Packet, parser *gopacket.DecodingLayerParser) error {
+	*p = Packet{}
+	if parser == nil {
+		if len(frame) == 0 {
+			return ErrNotIP
+		}
+		switch frame[0] >> 4 {
+		case 4:
+			parser = d.raw4
+		case 6:
+			parser = d.raw6
+		default:
+			return ErrNotIP
+		}
+	}
+	err := parser.DecodeLayers(frame, &d.decoded)
+
+	var (
+		haveIP  bool
+		l4      []byte // transport header and payload, for ports the layers did not give
+		l4Done  bool
+		isFrag  bool // a fragment other than the first: no transport header
+		linkDir = Unknown
+	)
+	for _, t := range d.decoded {
+		switch t {
+		case layers.LayerTypeEthernet:
+			if d.hasMAC {
+				if [6]byte(d.eth.SrcMAC) == d.mac {
+					linkDir = Egress
+				} else {
+					linkDir = Ingress
+				}
+			}
+		case layers.LayerTypeLinuxSLL:
+			linkDir = sllDirection(d.sll.PacketType)
+		case layers.LayerTypeIPv4:
+			haveIP = true
+			p.Src = netip.AddrFrom4([4]byte(d.ip4.SrcIP.To4()))
+			p.Dst = netip.AddrFrom4([4]byte(d.ip4.DstIP.To4()))
+			p.Protocol = uint8(d.ip4.Protocol)
+			p.Length = uint32(d.ip4.Length)
+			l4 = d.ip4.Payload
+			isFrag = d.ip4.FragOffset != 0
+		case layers.LayerTypeIPv6:
+			haveIP = true
+			p.Src = netip.AddrFrom16([16]byte(d.ip6.SrcIP.To16()))
+			p.Dst = netip.AddrFrom16([16]byte(d.ip6.DstIP.To16()))
+			p.Protocol = uint8(d.ip6.NextHeader)
+			p.Length = uint32(d.ip6.Length) + 40
+			if d.ip6.HopByHop != nil {
+				p.Protocol = uint8(d.ip6.HopByHop.NextHeader)
+			}
+			l4 = d.ip6.Payload
+		case layers.LayerTypeIPv6HopByHop, layers.LayerTypeIPv6Routing, layers.LayerTypeIPv6Destination:
+			p.Protocol = uint8(d.ext.NextHeader)
+			l4 = d.ext.Payload
+		case layers.LayerTypeIPv6Fragment:
+			p.Protocol = d.frag.next
+			l4 = d.frag.Payload
+			isFrag = d.frag.offset != 0
+		case layers.LayerTypeTCP:
+			p.SrcPort, p.DstPort, l4Done = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort), true
+		case layers.LayerTypeUDP:
+			p.SrcPort, p.DstPort, l4Done = uint16(d.udp.SrcPort), uint16(d.udp.DstPort), true
+		case layers.LayerTypeICMPv4, layers.LayerTypeICMPv6:
+			l4Done = true // ICMP records carry ports 0, as AWS writes them
+		}
+	}
+	if !haveIP {
+		if err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		return ErrNotIP
+	}
+	if !l4Done && !isFrag {
+		// Transport header cut short by the snap length, or the first
+		// fragment of a datagram: the ports are the first four bytes.
+		p.SrcPort, p.DstPort = ports(p.Protocol, l4)
+	}
+	p.Direction = linkDir
+	if p.Direction == Unknown && len(d.local.Addrs) > 0 {
+		if d.local.isLocal(p.Src) {
+			p.Direction = Egress
+		} else {
+			p.Direction = Ingress
+		}
+	}
+	return nil
+}
+
+func ports(proto uint8, l4 []byte) (src, dst uint16) {
+	switch layers.IPProtocol(proto) {
+	case layers.IPProtocolTCP, layers.IPProtocolUDP, layers.IPProtocolSCTP, layers.IPProtocolUDPLite:
+		if len(l4) >= 4 {
+			return binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+		}
+	}
+	return 0, 0
+}
+
+func sllDirection(t layers.LinuxSLLPacketType) Direction {
+	switch t {
+	case layers.LinuxSLLPacketTypeOutgoing:
+		return Egress
+	case layers.LinuxSLLPacketTypeHost, layers.LinuxSLLPacketTypeBroadcast, layers.LinuxSLLPacketTypeMulticast, layers.LinuxSLLPacketTypeOtherhost:
+		return Ingress
+	}
+	return Unknown
+}
+
+// ipv6Fragment decodes the IPv6 fragment header so that later fragments, which
+// carry no transport header, are not read as one.
+type ipv6Fragment struct {
+	layers.BaseLayer
+	next   uint8
+	offset uint16
+}
+
+func (f *ipv6Fragment) LayerType() gopacket.LayerType { return layers.LayerTypeIPv6Fragment }
+
+func (f *ipv6Fragment) CanDecode() gopacket.LayerClass { return layers.LayerTypeIPv6Fragment }
+
+func (f *ipv6Fragment) DecodeFromBytes(data []byte, df gopacket.DecodeFeedback) error {
+	if len(data) < 8 {
+		df.SetTruncated()
+		return errors.New("IPv6 fragment header shorter than 8 bytes")
+	}
+	f.next = data[0]
+	f.offset = binary.BigEndian.Uint16(data[2:]) >> 3
+	f.BaseLayer = layers.BaseLayer{Contents: data[:8], Payload: data[8:]}
+	return nil
+}
+
+func (f *ipv6Fragment) NextLayerType() gopacket.LayerType {
+	if f.offset != 0 {
+		return gopacket.LayerTypeFragment
+	}
+	return layers.IPProtocol(f.next).LayerType()
+}

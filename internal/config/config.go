@@ -1,0 +1,100 @@
+// Package config reads YAML configuration files the same way for every
+// flowlog command: ${NAME} is replaced by the environment variable NAME, and
+// keys the target struct does not know are an error.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Load reads the YAML file at path into dst, which holds the defaults.
+func Load(path string, dst any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return Decode(path, data, dst, os.LookupEnv)
+}
+
+// Decode reads YAML data, named name in errors, into dst. lookup resolves
+// ${NAME} references; a reference to an unset variable is an error.
+func Decode(name string, data []byte, dst any, lookup func(string) (string, bool)) error {
+	var missing []string
+	data = envRef.ReplaceAllFunc(data, func(ref []byte) []byte {
+		key := string(ref[2 : len(ref)-1])
+		v, ok := lookup(key)
+		if !ok {
+			missing = append(missing, key)
+			return ref
+		}
+		// Quote the value so that secrets with YAML syntax stay strings.
+		return []byte(yamlString(v))
+	})
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: environment variable %s is not set", name, strings.Join(missing, ", "))
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(dst); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s: the file is empty", name)
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// yamlString returns v as a plain scalar when that reads back as the same
+// string, else double-quoted.
+func yamlString(v string) string {
+	if v != "" && !strings.ContainsAny(v, ":#{}[],&*!|>'\"%@`\n\t ") {
+		return v
+	}
+	return strconv.Quote(v)
+}
+
+// ByteSize is a size in bytes written as 1048576, "512KiB", "100MiB" or "2GiB".
+type ByteSize int64
+
+// UnmarshalYAML reads a plain number or a number with a binary unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// ParseByteSize reads "123", "64KiB", "10MiB", "1GiB" (also KB/MB/GB as powers of 1000).
+func ParseByteSize(s string) (ByteSize, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("size %q: want a number of bytes such as 1048576, 512KiB, 100MiB or 2GiB", s)
+	}
+	return ByteSize(n * mult), nil
+}
