@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
@@ -215,7 +216,7 @@ func (c *Collector) open(ctx context.Context, cfg *FlowLogConfig, sp *spool.Spoo
 		return nil, err
 	}
 	l := &liveFlowLog{cfg: cfg, fl: fl, up: up, ifi: ifi, local: local}
-	if l.decodeIP, err = decode.New(0, local); err != nil {
+	if l.decodeIP, err = decode.New(layers.LinkTypeRaw, local); err != nil {
 		return nil, err
 	}
 	if fl.actions.accept {
