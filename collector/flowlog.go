@@ -48,18 +48,18 @@ type flowLog struct {
 	log      *slog.Logger
 	m        flowLogMetrics
 
-	mu       sync.Mutex
-	table    *flowtable.Table
-	window   int64 // start of the open window, -1 when none is open
-	floor    int64 // end of the last written window: later packets go no earlier
-	credits  map[flowtable.Key]credit
-	drops    uint64 // kernel drops reported during the open window
-	flows    []flowtable.Flow
-	rec      parser.Record
-	line     []byte
-	obj      bytes.Buffer
-	gz       *gzip.Writer
-	written  uint64 // records written, for replay summaries
+	mu      sync.Mutex
+	table   *flowtable.Table
+	window  int64 // start of the open window, -1 when none is open
+	floor   int64 // end of the last written window: later packets go no earlier
+	credits map[flowtable.Key]credit
+	drops   uint64 // kernel drops reported during the open window
+	flows   []flowtable.Flow
+	rec     parser.Record
+	line    []byte
+	obj     bytes.Buffer
+	gz      *gzip.Writer
+	written uint64 // records written, for replay summaries
 }
 
 func newFlowLog(cfg *FlowLogConfig, prefix string, emit emitFunc, log *slog.Logger, m flowLogMetrics) (*flowLog, error) {

@@ -213,4 +213,6 @@ func (m *MinIO) Objects(bucket string) map[string][]byte {
 	return out
 }
 
-func (m *MinIO) String() string { return fmt.Sprintf("minio %s pid %d", m.Endpoint(), m.cmd.Process.Pid) }
+func (m *MinIO) String() string {
+	return fmt.Sprintf("minio %s pid %d", m.Endpoint(), m.cmd.Process.Pid)
+}
