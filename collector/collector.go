@@ -165,12 +165,12 @@ func (c *Collector) Run(ctx context.Context) error {
 	for _, l := range logs {
 		l.fl.close(now)
 	}
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownGrace)
-	defer cancel()
-	left := 0
+	// The uploaders keep running: wake them for the last windows and give
+	// them the grace period to empty the spool.
 	for _, l := range logs {
-		left += l.up.Drain(drainCtx)
+		l.up.Notify()
 	}
+	left := waitEmpty(sp, logs, c.ShutdownGrace)
 	stopUploads()
 	<-uploads
 	if left > 0 {
@@ -181,6 +181,22 @@ func (c *Collector) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// waitEmpty waits until no flow log has objects in the spool, or grace has
+// passed, and returns the number still waiting.
+func waitEmpty(sp *spool.Spool, logs []*liveFlowLog, grace time.Duration) int {
+	deadline := time.Now().Add(grace)
+	for {
+		left := 0
+		for _, l := range logs {
+			left += len(sp.Pending(l.cfg.Name))
+		}
+		if left == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (c *Collector) open(ctx context.Context, cfg *FlowLogConfig, sp *spool.Spool) (*liveFlowLog, error) {

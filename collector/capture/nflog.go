@@ -33,6 +33,10 @@ func ListenNFLOG(ctx context.Context, group uint16, fn func(Drop), overflow func
 		Group:    group,
 		Copymode: nflog.CopyPacket,
 		Bufsize:  NFLOGCopy,
+		// The kernel batches log messages for up to a second by default;
+		// hand them over within 100 ms or after 64 packets.
+		Timeout: 10,
+		QThresh: 64,
 	})
 	if err != nil {
 		return fmt.Errorf("NFLOG group %d (needs CAP_NET_ADMIN): %w", group, err)

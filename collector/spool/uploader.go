@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,7 @@ type Uploader struct {
 	uploads prometheus.Counter
 	retries prometheus.Counter
 	wake    chan struct{}
+	mu      sync.Mutex // one Drain at a time
 }
 
 // UploaderDeps are what an Uploader reports to. Nil counters are allowed.
@@ -80,6 +82,8 @@ func (u *Uploader) Run(ctx context.Context) error {
 // until the queue is empty or ctx ends. It returns the number of objects
 // still waiting.
 func (u *Uploader) Drain(ctx context.Context) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	wait := time.Duration(0)
 	for {
 		pending := u.spool.Pending(u.queue)
