@@ -369,3 +369,5 @@ func (c *Collector) Check() error {
 	}
 	return nil
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

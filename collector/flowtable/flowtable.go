@@ -30,12 +30,15 @@ type Flow struct {
 type Table struct {
 	index map[Key]int32
 	flows []Flow
+	max   int
 	lost  uint64 // packets of flows that found the table full
 }
 
-// New returns a table that holds at most max flows.
+// New returns a table that holds at most max flows. Its memory grows with
+// the busiest window and is then reused, so a quiet interface stays small.
 func New(max int) *Table {
-	return &Table{index: make(map[Key]int32, max), flows: make([]Flow, 0, max)}
+	n := min(max, 1024)
+	return &Table{index: make(map[Key]int32, n), flows: make([]Flow, 0, n), max: max}
 }
 
 // Add counts one packet of length bytes seen at unix second ts. It reports
@@ -50,7 +53,7 @@ func (t *Table) Add(k Key, bytes uint64, ts int64) bool {
 		f.End = max(f.End, ts)
 		return true
 	}
-	if len(t.flows) == cap(t.flows) {
+	if len(t.flows) == t.max {
 		t.lost++
 		return false
 	}
