@@ -31,7 +31,7 @@ func Load(path string, dst any) error {
 // ${NAME} references; a reference to an unset variable is an error.
 func Decode(name string, data []byte, dst any, lookup func(string) (string, bool)) error {
 	var missing []string
-	data = envRef.ReplaceAllFunc(data, func(ref []byte) []byte {
+	expand := func(ref []byte) []byte {
 		key := string(ref[2 : len(ref)-1])
 		v, ok := lookup(key)
 		if !ok {
@@ -40,7 +40,13 @@ func Decode(name string, data []byte, dst any, lookup func(string) (string, bool
 		}
 		// Quote the value so that secrets with YAML syntax stay strings.
 		return []byte(yamlString(v))
-	})
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	for i, line := range lines {
+		code := commentStart(line)
+		lines[i] = append(envRef.ReplaceAllFunc(line[:code:code], expand), line[code:]...)
+	}
+	data = bytes.Join(lines, nil)
 	if len(missing) > 0 {
 		return fmt.Errorf("%s: environment variable %s is not set", name, strings.Join(missing, ", "))
 	}
@@ -53,6 +59,25 @@ func Decode(name string, data []byte, dst any, lookup func(string) (string, bool
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// commentStart returns where a YAML comment starts in line, or len(line):
+// references in comments are left alone.
+func commentStart(line []byte) int {
+	var quote byte
+	for i, c := range line {
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t'):
+			return i
+		}
+	}
+	return len(line)
 }
 
 // yamlString returns v as a plain scalar when that reads back as the same
