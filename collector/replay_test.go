@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlog/flowlog/collector/decode"
 	"github.com/flowlog/flowlog/internal/pcapgen"
@@ -139,6 +140,28 @@ func replayConfig(t testing.TB, out string) Config {
 	return cfg
 }
 
+// counterValue reads a collector counter of flow log web-1 from the registry.
+func counterValue(t testing.TB, c *Collector, name string) float64 {
+	t.Helper()
+	mfs, err := c.reg.(prometheus.Gatherer).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "flowlog_collector_"+name {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "flow_log" && l.GetValue() == "web-1" {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+	}
+	t.Fatalf("metric flowlog_collector_%s not found", name)
+	return 0
+}
+
 func gunzipFile(t testing.TB, path string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -193,6 +216,12 @@ func TestReplayGolden(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), got.String()); diff != "" {
 		t.Errorf("objects differ from %s (-want +got):\n%s", golden, diff)
+	}
+	for name, want := range map[string]float64{"packets_total": 20, "records_total": 16, "windows_written_total": 2,
+		"uploads_total": 2, "decode_errors_total": 1, "lost_packets_total": 0, "upload_retries_total": 0} {
+		if got := counterValue(t, c, name); got != want {
+			t.Errorf("metric flowlog_collector_%s = %v, want %v", name, got, want)
+		}
 	}
 	if st.Records != 16 {
 		t.Errorf("records = %d, want 16", st.Records)
