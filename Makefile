@@ -5,22 +5,51 @@ BIN        := bin/flowlog
 FUZZTIME   ?= 30s
 DEMO_DIR   ?= .demo
 STATICCHECK_VERSION := v0.8.2
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+
+# Test servers are built once and kept outside the clone, so fresh clones
+# (CI) reuse them: $(TOOLS_DIR)/minio-<version>.
+TOOLS_DIR  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flowlog/bin
+MINIO_BIN  ?= $(TOOLS_DIR)/minio-$(MINIO_VERSION)
+APT_TOOLS  := tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 softflowd:softflowd bc:bc
+# As root every integration test can run (and test-deps installs what they
+# need), so a missing tool fails the run instead of skipping tests.
+FLOWLOG_REQUIRE_TOOLS ?= $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
+export MINIO_BIN FLOWLOG_REQUIRE_TOOLS
 
 .DEFAULT_GOAL := help
-.PHONY: help build test bench fuzz lint demo clean
+.PHONY: help build test test-deps bench bench-collect fuzz lint demo clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/flowlog
 	$(GO) build -o $(BIN) ./cmd/flowlog
 
-test: ## run every test, with the race detector (what CI runs)
+test: test-deps ## run every test, with the race detector (what CI runs)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
+test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, MinIO
+	@missing=; for t in $(APT_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q $$missing >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
+	  else echo "not installed:$$missing (their tests will skip)"; fi; \
+	fi
+	@if [ ! -x "$(MINIO_BIN)" ]; then \
+	  echo "building MinIO $(MINIO_VERSION) into $(TOOLS_DIR) (about 5 minutes, once)"; \
+	  mkdir -p "$(TOOLS_DIR)" && tmp=$$(mktemp -d) && \
+	  GOBIN=$$tmp $(GO) install github.com/minio/minio@$(MINIO_VERSION) && mv $$tmp/minio "$(MINIO_BIN)" && rmdir $$tmp; \
+	fi
+
 bench: ## run the benchmarks (compare runs with benchstat)
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
+
+bench-collect: build ## time 'collect --pcap' against softflowd on the same 1M-packet capture
+	@./scripts/bench-collect.sh $(BIN)
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -35,26 +35,19 @@ func Require(t testing.TB, what, path string) {
 	t.Skipf("%s not found; run 'make test-deps' or set FLOWLOG_REQUIRE_TOOLS=1 to make this a failure", what)
 }
 
-// FindBinary looks for a server binary: $ENV, then PATH, then ~/go/bin and
-// the project's .cache/bin.
+// FindBinary looks for a server binary: $ENV (the Makefile sets it to the
+// binary test-deps built), then PATH, then ~/go/bin.
 func FindBinary(env, name string) string {
 	if p := os.Getenv(env); p != "" {
-		return p
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
 	}
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	var dirs []string
 	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
-	}
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
-			dirs = append(dirs, filepath.Join(d, ".cache", "bin"))
-		}
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, name)
+		p := filepath.Join(home, "go", "bin", name)
 		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
 			return p
 		}
