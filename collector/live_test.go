@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowlog/flowlog/collector/decode"
 	"github.com/flowlog/flowlog/collector/flowtable"
 	"github.com/flowlog/flowlog/parser"
 )
@@ -304,6 +307,20 @@ func TestLiveCaptureIntegration(t *testing.T) {
 	dump.Process.Signal(syscall.SIGINT)
 	dump.Wait()
 	want := ours(tsharkFlows(t, pcap))
+
+	// The same real capture converted offline agrees with tshark flow by
+	// flow (offline, nothing tells the firewall's drops apart).
+	replayed := t.TempDir()
+	rc, err := New(replayConfig(t, replayed), Deps{Hostname: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Replay(context.Background(), []string{pcap}, decode.Local{}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, ours(objectFlows(t, replayed)), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("collect --pcap of tcpdump's capture differs from tshark (-tshark +flowlog):\n%s", diff)
+	}
 
 	accept, reject := parser.ActionAccept, parser.ActionReject
 	// What the firewall dropped on the way in: REJECT, never ACCEPT.

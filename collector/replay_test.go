@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"os"
@@ -15,8 +16,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowlog/flowlog/collector/capture"
 	"github.com/flowlog/flowlog/collector/decode"
 	"github.com/flowlog/flowlog/internal/pcapgen"
 )
@@ -126,6 +129,59 @@ func writeScenario(t testing.TB, path string) {
 	// A packet in the next window: a second object.
 	ipn := pcapgen.IPv4("10.0.0.1", "10.0.0.2", layers.IPProtocolTCP)
 	must(w.Frame(t0.Add(10*time.Minute+5*time.Second), 0, pcapgen.Eth(L, R, layers.EthernetTypeIPv4), ipn, tcp(40000, 443, ipn), pcapgen.Payload(0)))
+}
+
+// TestReplayPcapng reads the same frames from a pcapng file.
+func TestReplayPcapng(t *testing.T) {
+	dir := t.TempDir()
+	src, err := capture.OpenFile(writeScenarioPath(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ngPath := filepath.Join(dir, "scenario.pcapng")
+	f, err := os.Create(ngPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ng, err := pcapgo.NewNgWriter(f, layers.LinkTypeEthernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		data, ci, err := src.ReadPacket()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci.InterfaceIndex = 0
+		if err := ng.WritePacket(ci, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ng.Flush()
+	f.Close()
+	out := filepath.Join(dir, "out")
+	c, err := New(replayConfig(t, out), Deps{Hostname: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Replay(context.Background(), []string{ngPath}, decode.Local{MAC: pcapgen.LocalMAC}); err != nil {
+		t.Fatal(err)
+	}
+	golden, _ := os.ReadFile(filepath.Join("testdata", "scenario.golden"))
+	first := strings.SplitAfter(string(golden), "== web-1-1767226800.log.gz\n")[0]
+	first = strings.TrimPrefix(strings.TrimSuffix(first, "== web-1-1767226800.log.gz\n"), "== web-1-1767226200.log.gz\n")
+	if got := gunzipFile(t, filepath.Join(out, "web-1-1767226200.log.gz")); got != first {
+		t.Errorf("pcapng replay differs from the pcap golden file:\n%s", got)
+	}
+}
+
+func writeScenarioPath(t testing.TB, dir string) string {
+	p := filepath.Join(dir, "scenario.pcap")
+	writeScenario(t, p)
+	return p
 }
 
 func replayConfig(t testing.TB, out string) Config {

@@ -57,4 +57,14 @@ awk '$14 == "OK" {
   } END { for (h in bytes) printf "%.0f %s\n", bytes[h], h }' "$dir/all.v2" |
   sort -rn | awk 'NR <= 5 { printf "    %-40s %8.1f MiB\n", $2, $1 / 1048576 }'
 
-say "Done. Files are in $dir/; try: $bin parse --help"
+say "5. The collector: a capture file turned into flow-log objects"
+echo "\$ flowlog gen --pcap $dir/trace.pcap --packets 200000 --flows 2000 --objects 3"
+"$bin" gen --pcap "$dir/trace.pcap" --packets 200000 --flows 2000 --objects 3 >/dev/null 2>&1
+echo "\$ flowlog collect --pcap $dir/trace.pcap --out $dir/collected --name host01"
+"$bin" collect --pcap "$dir/trace.pcap" --out "$dir/collected" --name host01 | sed 's/^/  /'
+collected=$(ls "$dir"/collected/*.log.gz | head -n 1)
+echo "\$ zcat $collected | head -3"
+zcat "$collected" | awk 'NR <= 3 { print "  " $0 }'
+echo "  (live: flowlog collect -c configs/collector.yaml captures interfaces, firewall drops become REJECT)"
+
+say "Done. Files are in $dir/; try: $bin parse --help, $bin collect --help"
