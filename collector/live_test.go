@@ -17,7 +17,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/flowlog/flowlog/collector/decode"
 	"github.com/flowlog/flowlog/collector/flowtable"
 	"github.com/flowlog/flowlog/parser"
 )
@@ -311,13 +310,7 @@ func TestLiveCaptureIntegration(t *testing.T) {
 	// The same real capture converted offline agrees with tshark flow by
 	// flow (offline, nothing tells the firewall's drops apart).
 	replayed := t.TempDir()
-	rc, err := New(replayConfig(t, replayed), Deps{Hostname: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rc.Replay(context.Background(), []string{pcap}, decode.Local{}); err != nil {
-		t.Fatal(err)
-	}
+	replayInto(t, replayed, pcap)
 	if diff := cmp.Diff(want, ours(objectFlows(t, replayed)), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Errorf("collect --pcap of tcpdump's capture differs from tshark (-tshark +flowlog):\n%s", diff)
 	}

@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"flag"
@@ -163,13 +161,7 @@ func TestReplayPcapng(t *testing.T) {
 	ng.Flush()
 	f.Close()
 	out := filepath.Join(dir, "out")
-	c, err := New(replayConfig(t, out), Deps{Hostname: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Replay(context.Background(), []string{ngPath}, decode.Local{MAC: pcapgen.LocalMAC}); err != nil {
-		t.Fatal(err)
-	}
+	replayInto(t, out, ngPath)
 	golden, _ := os.ReadFile(filepath.Join("testdata", "scenario.golden"))
 	first := strings.SplitAfter(string(golden), "== web-1-1767226800.log.gz\n")[0]
 	first = strings.TrimPrefix(strings.TrimSuffix(first, "== web-1-1767226800.log.gz\n"), "== web-1-1767226200.log.gz\n")
@@ -224,15 +216,22 @@ func gunzipFile(t testing.TB, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(data))
+	return gunzip(t, data)
+}
+
+// replayInto converts capture files into objects in folder out, telling
+// direction by the generated captures' local MAC.
+func replayInto(t testing.TB, out string, files ...string) (*Collector, ReplayStats) {
+	t.Helper()
+	c, err := New(replayConfig(t, out), Deps{Hostname: "test"})
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		t.Fatal(err)
 	}
-	text, err := io.ReadAll(zr)
+	st, err := c.Replay(context.Background(), files, decode.Local{MAC: pcapgen.LocalMAC})
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		t.Fatal(err)
 	}
-	return string(text)
+	return c, st
 }
 
 func TestReplayGolden(t *testing.T) {
@@ -240,14 +239,7 @@ func TestReplayGolden(t *testing.T) {
 	pcap := filepath.Join(dir, "scenario.pcap")
 	writeScenario(t, pcap)
 	out := filepath.Join(dir, "out")
-	c, err := New(replayConfig(t, out), Deps{Hostname: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.Replay(context.Background(), []string{pcap}, decode.Local{MAC: pcapgen.LocalMAC})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, st := replayInto(t, out, pcap)
 	wantKeys := []string{"web-1-1767226200.log.gz", "web-1-1767226800.log.gz"}
 	if diff := cmp.Diff(wantKeys, st.Objects); diff != "" {
 		t.Errorf("objects (-want +got):\n%s", diff)

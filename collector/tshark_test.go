@@ -3,7 +3,6 @@ package collector
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"math"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/flowlog/flowlog/collector/decode"
 	"github.com/flowlog/flowlog/collector/flowtable"
 	"github.com/flowlog/flowlog/internal/pcapgen"
 	"github.com/flowlog/flowlog/parser"
@@ -164,14 +162,7 @@ func TestTsharkAgreement(t *testing.T) {
 	want := tsharkFlows(t, pcap)
 
 	out := filepath.Join(dir, "out")
-	c, err := New(replayConfig(t, out), Deps{Hostname: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.Replay(context.Background(), []string{pcap}, decode.Local{MAC: pcapgen.LocalMAC})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, st := replayInto(t, out, pcap)
 	if len(st.Objects) != 3 {
 		t.Errorf("objects = %v, want 3 windows", st.Objects)
 	}
