@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -101,7 +102,7 @@ type liveFlowLog struct {
 	up       *spool.Uploader
 	ifi      *net.Interface
 	local    decode.Local
-	live     *capture.Live // nil when only rejected traffic is wanted
+	lives    []*capture.Live // received and/or sent frames; none when only rejects are wanted
 	decodeIP *decode.Decoder
 }
 
@@ -118,11 +119,17 @@ func (c *Collector) Run(ctx context.Context) error {
 	if b := sp.Bytes(); b > 0 {
 		c.log.Info("objects from an earlier run wait in the spool; uploading them first", "spool", sp.Dir(), "bytes", b)
 	}
+	for _, q := range sp.Queues() {
+		if !c.hasFlowLog(q) {
+			c.log.Warn("objects of a flow log that is no longer configured wait in the spool; configure it again to upload them",
+				"flow_log", q, "folder", filepath.Join(sp.Dir(), q), "objects", len(sp.Pending(q)))
+		}
+	}
 	var logs []*liveFlowLog
 	defer func() {
 		for _, l := range logs {
-			if l.live != nil {
-				l.live.Close()
+			for _, live := range l.lives {
+				live.Close()
 			}
 		}
 	}()
@@ -148,8 +155,8 @@ func (c *Collector) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, l := range logs {
-		if l.live != nil {
-			g.Go(func() error { return c.capture(gctx, l) })
+		for _, live := range l.lives {
+			g.Go(func() error { return c.capture(gctx, l, live) })
 		}
 	}
 	for group, members := range nflogGroups(logs) {
@@ -181,6 +188,15 @@ func (c *Collector) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+func (c *Collector) hasFlowLog(name string) bool {
+	for _, f := range c.cfg.FlowLogs {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // waitEmpty waits until no flow log has objects in the spool, or grace has
@@ -236,22 +252,57 @@ func (c *Collector) open(ctx context.Context, cfg *FlowLogConfig, sp *spool.Spoo
 		return nil, err
 	}
 	if fl.actions.accept {
-		if l.live, err = capture.OpenLive(cfg.Interface, capture.DefaultLiveConfig()); err != nil {
-			return nil, err
+		// One ring per direction: the kernel tells them apart. On loopback
+		// every packet is both sent and received: count it once.
+		var outgoing []bool
+		switch fl.dir {
+		case decode.Ingress:
+			outgoing = []bool{false}
+		case decode.Egress:
+			outgoing = []bool{true}
+		default:
+			outgoing = []bool{false, true}
+			if ifi.Flags&net.FlagLoopback != 0 {
+				outgoing = []bool{false}
+			}
+		}
+		for _, out := range outgoing {
+			live, err := capture.OpenLive(cfg.Interface, out, capture.DefaultLiveConfig())
+			if err != nil {
+				for _, o := range l.lives {
+					o.Close()
+				}
+				return nil, err
+			}
+			l.lives = append(l.lives, live)
 		}
 	}
 	return l, nil
 }
 
-// capture reads the interface's frames into its flow log until ctx ends.
-func (c *Collector) capture(ctx context.Context, l *liveFlowLog) error {
-	dec, err := decode.New(l.live.LinkType(), l.local)
+// capturesIngress reports whether a ring holds the frames the interface receives.
+func (l *liveFlowLog) capturesIngress() bool {
+	for _, live := range l.lives {
+		if !live.Outgoing() {
+			return true
+		}
+	}
+	return false
+}
+
+// capture reads one ring's frames into the flow log until ctx ends.
+func (c *Collector) capture(ctx context.Context, l *liveFlowLog, live *capture.Live) error {
+	dec, err := decode.New(live.LinkType(), l.local)
 	if err != nil {
 		return err
 	}
 	f := newFeeder(dec, l.fl)
+	f.dir = decode.Ingress
+	if live.Outgoing() {
+		f.dir = decode.Egress
+	}
 	for ctx.Err() == nil {
-		data, ci, err := l.live.ReadPacket()
+		data, ci, err := live.ReadPacket()
 		if err != nil {
 			if errors.Is(err, capture.ErrTimeout) {
 				continue
@@ -274,8 +325,8 @@ func (c *Collector) clock(ctx context.Context, logs []*liveFlowLog) error {
 			return nil
 		case now := <-t.C:
 			for _, l := range logs {
-				if l.live != nil {
-					if n, err := l.live.Drops(); err != nil {
+				for _, live := range l.lives {
+					if n, err := live.Drops(); err != nil {
 						c.log.Warn("kernel drop counter", "flow_log", l.cfg.Name, "err", err)
 					} else {
 						l.fl.kernelDrops(n)
@@ -315,7 +366,7 @@ func (c *Collector) listenNFLOG(ctx context.Context, group uint16, members []*li
 			// The capture saw the packet if it arrived here: it taps
 			// received frames before the firewall runs. A packet the
 			// host sends is dropped before it reaches the interface.
-			captured := d.InDev == idx && l.live != nil
+			captured := d.InDev == idx && l.capturesIngress()
 			if d.InDev == idx {
 				pkt.Direction = decode.Ingress
 			} else {
@@ -337,6 +388,7 @@ func (c *Collector) listenNFLOG(ctx context.Context, group uint16, members []*li
 type feeder struct {
 	dec   *decode.Decoder
 	fl    *flowLog
+	dir   decode.Direction // the capture's direction; Unknown: the decoder tells
 	pkt   decode.Packet
 	nonIP uint64
 	bad   uint64
@@ -351,6 +403,9 @@ func (f *feeder) frame(data []byte, ci gopacket.CaptureInfo) {
 	switch err := f.dec.Decode(data, &f.pkt); {
 	case err == nil:
 		f.ip++
+		if f.dir != decode.Unknown {
+			f.pkt.Direction = f.dir
+		}
 		f.fl.packet(&f.pkt, ci.Timestamp.Unix())
 	case errors.Is(err, decode.ErrNotIP):
 		f.nonIP++

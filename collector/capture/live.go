@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/google/gopacket"
@@ -31,23 +33,29 @@ func DefaultLiveConfig() LiveConfig {
 		BlockTimout: 50 * time.Millisecond, PollTimeout: 200 * time.Millisecond}
 }
 
-// Live captures the frames of one interface through an AF_PACKET TPACKET_V3 ring.
+// Live captures the frames one interface receives, or those it sends,
+// through an AF_PACKET TPACKET_V3 ring.
+//
+// gopacket's ring reader does not hand out the packet type the kernel
+// reports, so the direction is chosen in the kernel instead: a socket filter
+// keeps only received frames (Outgoing false) or only sent ones (true).
 type Live struct {
 	tp        *afpacket.TPacket
 	iface     string
 	link      layers.LinkType
+	outgoing  bool
 	lastDrops uint64
 }
 
-// OpenLive starts capturing on interface name. It needs CAP_NET_RAW.
-func OpenLive(name string, cfg LiveConfig) (*Live, error) {
-	ifi, err := net.InterfaceByName(name)
+// packetOutgoing is the kernel's PACKET_OUTGOING packet type.
+const packetOutgoing = 4
+
+// OpenLive starts capturing what interface name receives (outgoing false)
+// or sends (outgoing true). It needs CAP_NET_RAW.
+func OpenLive(name string, outgoing bool, cfg LiveConfig) (*Live, error) {
+	link, err := linkType(name)
 	if err != nil {
 		return nil, fmt.Errorf("capture on %s: %w", name, err)
-	}
-	link := layers.LinkTypeEthernet
-	if len(ifi.HardwareAddr) == 0 {
-		link = layers.LinkTypeRaw // tun and other devices without a link header
 	}
 	tp, err := afpacket.NewTPacket(
 		afpacket.OptInterface(name),
@@ -61,9 +69,18 @@ func OpenLive(name string, cfg LiveConfig) (*Live, error) {
 	if err != nil {
 		return nil, fmt.Errorf("capture on %s (needs CAP_NET_RAW): %w", name, err)
 	}
-	// Keep only the headers: a one-instruction filter that accepts every
-	// frame, cut to the snap length.
-	prog, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: uint32(cfg.Snaplen)}})
+	// Keep the frames of one direction, cut to the snap length: the
+	// headers are all a flow needs.
+	keep, drop := uint8(1), uint8(0) // jumps for "packet type is outgoing"
+	if !outgoing {
+		keep, drop = 0, 1
+	}
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipTrue: drop, SkipFalse: keep},
+		bpf.RetConstant{Val: uint32(cfg.Snaplen)},
+		bpf.RetConstant{Val: 0},
+	})
 	if err == nil {
 		err = tp.SetBPF(prog)
 	}
@@ -75,11 +92,33 @@ func OpenLive(name string, cfg LiveConfig) (*Live, error) {
 		tp.Close()
 		return nil, fmt.Errorf("capture on %s: statistics: %w", name, err)
 	}
-	return &Live{tp: tp, iface: name, link: link}, nil
+	return &Live{tp: tp, iface: name, link: link, outgoing: outgoing}, nil
 }
 
 // LinkType returns the link type of the interface's frames.
 func (l *Live) LinkType() layers.LinkType { return l.link }
+
+// Outgoing reports whether the capture holds the frames the interface sends.
+func (l *Live) Outgoing() bool { return l.outgoing }
+
+// linkType reads the interface's hardware type (ARPHRD_*) from sysfs.
+func linkType(name string) (layers.LinkType, error) {
+	b, err := os.ReadFile("/sys/class/net/" + name + "/type")
+	if err != nil {
+		if _, ierr := net.InterfaceByName(name); ierr != nil {
+			return 0, ierr
+		}
+		return 0, fmt.Errorf("hardware type: %w", err)
+	}
+	switch t := strings.TrimSpace(string(b)); t {
+	case "1", "772": // Ethernet, loopback (which has an Ethernet header)
+		return layers.LinkTypeEthernet, nil
+	case "65534", "778", "768", "769", "776": // none (tun, WireGuard), IP-in-GRE, IPIP, IPv6-in-IPv6, SIT
+		return layers.LinkTypeRaw, nil
+	default:
+		return 0, fmt.Errorf("hardware type %s is not supported: Ethernet, loopback and IP tunnels are", t)
+	}
+}
 
 // ReadPacket returns the next frame, valid until the next call, or ErrTimeout.
 func (l *Live) ReadPacket() ([]byte, gopacket.CaptureInfo, error) {

@@ -144,6 +144,22 @@ func (s *Spool) Pending(queue string) []Entry {
 	return out
 }
 
+// Queues returns the queues that have objects waiting, sorted.
+func (s *Spool) Queues() []string {
+	s.mu.Lock()
+	seen := map[string]bool{}
+	for _, e := range s.entries {
+		seen[e.Queue] = true
+	}
+	s.mu.Unlock()
+	out := make([]string, 0, len(seen))
+	for q := range seen {
+		out = append(out, q)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Remove deletes an uploaded object.
 func (s *Spool) Remove(e Entry) error {
 	if err := os.Remove(e.Path); err != nil && !errors.Is(err, os.ErrNotExist) {

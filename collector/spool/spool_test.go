@@ -41,6 +41,9 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "web-1", ".logs%2Fweb-1-300.log.gz.tmp-1")); !errors.Is(err, os.ErrNotExist) {
 		t.Error("temporary file of an interrupted write was kept")
 	}
+	if q := s2.Queues(); len(q) != 1 || q[0] != "web-1" {
+		t.Errorf("queues = %v, want [web-1]", q)
+	}
 	if s2.Oldest().IsZero() {
 		t.Error("Oldest is zero with objects waiting")
 	}
