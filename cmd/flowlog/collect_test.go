@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCollectPcap(t *testing.T) {
@@ -73,5 +78,56 @@ func TestCollectUsage(t *testing.T) {
 		if code != c.code || !strings.Contains(stdout+stderr, c.want) {
 			t.Errorf("%v: exit %d, output:\n%s%s\nwant exit %d and %q", c.args, code, stdout, stderr, c.code, c.want)
 		}
+	}
+}
+
+// TestCollectDaemonIntegration runs the daemon on loopback, talks to its
+// /healthz (which is traffic on loopback), stops it as SIGTERM would, and
+// finds that traffic in the object the shutdown wrote.
+func TestCollectDaemonIntegration(t *testing.T) {
+	if testing.Short() || os.Geteuid() != 0 {
+		t.Skip("captures on lo: needs root")
+	}
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := filepath.Join(dir, "collector.yaml")
+	os.WriteFile(cfg, []byte("listen: "+addr+"\nspool: {dir: "+dir+"/spool}\nflow_logs:\n"+
+		"  - {name: lo-test, interface: lo, rotation: 1h, target: {url: "+dir+"/out}}\n"), 0o600)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stderr strings.Builder
+	go func() { done <- run(ctx, []string{"collect", "-c", cfg}, strings.NewReader(""), io.Discard, &stderr) }()
+	var body string
+	for i := 0; i < 100 && body != "ok\n"; i++ {
+		time.Sleep(50 * time.Millisecond)
+		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+		}
+	}
+	if body != "ok\n" {
+		stop()
+		<-done
+		t.Fatalf("/healthz never said ok:\n%s", stderr.String())
+	}
+	time.Sleep(300 * time.Millisecond) // the ring hands over its block
+	stop()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+	objs, _ := filepath.Glob(filepath.Join(dir, "out", "lo-test-*.log.gz"))
+	if len(objs) != 1 {
+		t.Fatalf("objects after shutdown: %v\n%s", objs, stderr.String())
+	}
+	stdout, _, code := flowlog(t, "", "parse", "--output", "v2", objs[0])
+	_, port, _ := net.SplitHostPort(addr)
+	if code != 0 || !strings.Contains(stdout, " 127.0.0.1 127.0.0.1 "+port+" ") {
+		t.Errorf("no record of the /healthz connection (port %s) in:\n%s", port, stdout)
 	}
 }
