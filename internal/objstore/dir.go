@@ -48,8 +48,14 @@ func (d *Dir) Put(ctx context.Context, key string, body io.ReadSeeker, size int6
 
 // WriteFileAtomic writes a file through write into a hidden temporary file in
 // the same folder, syncs it, renames it to path and syncs the folder. On any
-// error the temporary file is removed and path is untouched.
-func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
+// error the temporary file is removed and path is untouched. The file is
+// readable by everyone (0644).
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	return WriteFileAtomicMode(path, 0o644, write)
+}
+
+// WriteFileAtomicMode is WriteFileAtomic with the file mode given.
+func WriteFileAtomicMode(path string, mode os.FileMode, write func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
@@ -64,7 +70,7 @@ func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 	if err = write(f); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = f.Chmod(0o644); err != nil {
+	if err = f.Chmod(mode); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {
