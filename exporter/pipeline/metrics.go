@@ -1,0 +1,70 @@
+package pipeline
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlog/flowlog/exporter/sink"
+	"github.com/flowlog/flowlog/exporter/source"
+)
+
+type metrics struct {
+	listed, done, failed, damaged, listErrors prometheus.Counter
+	bytes, recordsIn, rejected                prometheus.Counter
+	recordsOut                                []prometheus.Counter // by sink, in Deps.Sinks order
+
+	mu     sync.Mutex
+	oldest time.Time // time of the oldest object not done at the last listing
+}
+
+func newMetrics(reg prometheus.Registerer, sinks []sink.Sink) (*metrics, error) {
+	m := &metrics{}
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "flowlog", Subsystem: "exporter", Name: name, Help: help})
+		return c
+	}
+	m.listed = counter("objects_listed_total", "Objects found by listings that were not done yet.")
+	m.done = counter("objects_done_total", "Objects delivered to every sink and marked done.")
+	m.failed = counter("objects_failed_total", "Object attempts that failed (retried later).")
+	m.damaged = counter("objects_damaged_total", "Objects cut short by damage (truncated, corrupt, too large); records before the damage were delivered.")
+	m.listErrors = counter("list_errors_total", "Listings of the source that failed.")
+	m.bytes = counter("bytes_total", "Stored bytes of the objects delivered.")
+	m.recordsIn = counter("records_in_total", "Records parsed from delivered objects.")
+	m.rejected = counter("records_rejected_total", "Lines that did not parse as records.")
+	out := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "flowlog", Subsystem: "exporter",
+		Name: "records_out_total", Help: "Records a sink confirmed."}, []string{"sink"})
+	for _, s := range sinks {
+		m.recordsOut = append(m.recordsOut, out.WithLabelValues(s.Name()))
+	}
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "flowlog", Subsystem: "exporter", Name: "lag_seconds",
+		Help: "Age of the oldest object not yet delivered, as of the last listing; 0 when all are done."}, m.lag)
+	for _, c := range []prometheus.Collector{m.listed, m.done, m.failed, m.damaged, m.listErrors, m.bytes, m.recordsIn, m.rejected, out, lag} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) setLag(todo []source.Object) {
+	var oldest time.Time
+	for i := range todo {
+		if t := todo[i].Time(); oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	m.mu.Lock()
+	m.oldest = oldest
+	m.mu.Unlock()
+}
+
+func (m *metrics) lag() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.oldest.IsZero() {
+		return 0
+	}
+	return time.Since(m.oldest).Seconds()
+}

@@ -1,0 +1,243 @@
+package pipeline
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowlog/flowlog/exporter/checkpoint"
+	"github.com/flowlog/flowlog/exporter/sink"
+	"github.com/flowlog/flowlog/exporter/source"
+	"github.com/flowlog/flowlog/internal/gen"
+)
+
+func genObjects(t testing.TB, dir string, objects, records int) []string {
+	t.Helper()
+	cfg := gen.DefaultConfig()
+	cfg.Objects, cfg.Records, cfg.Name = objects, records, "web-1"
+	paths, err := gen.WriteDir(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Minute) // settled
+	for _, p := range paths {
+		os.Chtimes(p, old, old)
+	}
+	return paths
+}
+
+func newPipeline(t testing.TB, in string, sinks []sink.Sink, state string) *Pipeline {
+	t.Helper()
+	cp, err := checkpoint.Open(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Retries = 1
+	p, err := New(cfg, Deps{Source: source.NewFolder(in), Sinks: sinks, Checkpoint: cp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// readIDs returns the event.id of every document in the NDJSON files under dir.
+func readIDs(t testing.TB, dir string) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		if strings.HasPrefix(fi.Name(), ".") {
+			t.Errorf("temporary file left: %s", path)
+			return nil
+		}
+		f, _ := os.Open(path)
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var doc struct {
+				Event struct{ ID string } `json:"event"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &doc); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			ids[doc.Event.ID]++
+		}
+		return nil
+	})
+	return ids
+}
+
+// countDocs counts the lines of the finished output files under dir.
+func countDocs(dir string) int {
+	n := 0
+	filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && !strings.HasPrefix(fi.Name(), ".") {
+			b, _ := os.ReadFile(path)
+			n += bytes.Count(b, []byte("\n"))
+		}
+		return nil
+	})
+	return n
+}
+
+func TestBackfillFolderToFiles(t *testing.T) {
+	in, out, state := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "state.json")
+	paths := genObjects(t, in, 3, 500)
+	files, _ := sink.NewFiles(out)
+	p := newPipeline(t, in, []sink.Sink{files}, state)
+	var calls int
+	st, err := p.Backfill(context.Background(), source.Range{}, func(Stats) { calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Objects != 3 || st.Records != 1500 || st.Failed != 0 || calls != 3 {
+		t.Errorf("stats %+v after %d progress calls, want 3 objects, 1500 records", st, calls)
+	}
+	ids := readIDs(t, out)
+	if len(ids) != 1500 {
+		t.Errorf("%d distinct ids, want 1500", len(ids))
+	}
+	for id, n := range ids {
+		if n != 1 || len(id) != 22 {
+			t.Fatalf("id %q seen %d times", id, n)
+		}
+	}
+	// A second run has nothing to do; a rewritten object is delivered again
+	// and replaces its file.
+	p = newPipeline(t, in, []sink.Sink{files}, state)
+	if todo, done, err := p.Plan(context.Background(), source.Range{}); err != nil || len(todo) != 0 || done != 3 {
+		t.Errorf("plan after a full run: %d to do, %d done, %v", len(todo), done, err)
+	}
+	later := time.Now().Add(-30 * time.Second)
+	os.Chtimes(paths[1], later, later)
+	st, err = p.Backfill(context.Background(), source.Range{}, nil)
+	if err != nil || st.Objects != 1 || st.Skipped != 2 {
+		t.Errorf("after a rewrite: %+v, %v; want 1 object, 2 skipped", st, err)
+	}
+	if ids := readIDs(t, out); len(ids) != 1500 {
+		t.Errorf("after a rewrite: %d ids, want 1500 held once", len(ids))
+	}
+}
+
+// failingSink fails its Commit n times.
+type failingSink struct {
+	sink.Sink
+	fails int
+}
+
+func (f *failingSink) Open(ctx context.Context, o sink.Object) (sink.Writer, error) {
+	w, err := f.Sink.Open(ctx, o)
+	return &failingWriter{Writer: w, s: f}, err
+}
+
+type failingWriter struct {
+	sink.Writer
+	s *failingSink
+}
+
+func (w *failingWriter) Commit(ctx context.Context) error {
+	if w.s.fails > 0 {
+		w.s.fails--
+		return errors.New("sink down")
+	}
+	return w.Writer.Commit(ctx)
+}
+
+func TestSinkFailureLosesNothing(t *testing.T) {
+	in, out, state := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "state.json")
+	genObjects(t, in, 2, 100)
+	files, _ := sink.NewFiles(out)
+	bad := &failingSink{Sink: files, fails: 1}
+	p := newPipeline(t, in, []sink.Sink{bad}, state)
+	p.cfg.Workers = 1
+	st, err := p.Backfill(context.Background(), source.Range{}, nil)
+	if err == nil || st.Failed != 1 || st.Objects != 1 {
+		t.Fatalf("first run: %+v, %v; want one object failed", st, err)
+	}
+	if ids := readIDs(t, out); len(ids) != 100 {
+		t.Fatalf("after the failure: %d records out, want the 100 of the committed object", len(ids))
+	}
+	p = newPipeline(t, in, []sink.Sink{bad}, state)
+	if st, err := p.Backfill(context.Background(), source.Range{}, nil); err != nil || st.Objects != 1 {
+		t.Fatalf("second run: %+v, %v", st, err)
+	}
+	if ids := readIDs(t, out); len(ids) != 200 {
+		t.Errorf("%d records out, want 200", len(ids))
+	}
+}
+
+func TestDamagedObject(t *testing.T) {
+	in, state := t.TempDir(), filepath.Join(t.TempDir(), "state.json")
+	paths := genObjects(t, in, 1, 1000)
+	data, _ := os.ReadFile(paths[0])
+	os.WriteFile(paths[0], data[:len(data)/2], 0o644)
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(paths[0], old, old)
+	os.WriteFile(filepath.Join(in, "empty-1767226200.log.gz"), nil, 0o644)
+	os.Chtimes(filepath.Join(in, "empty-1767226200.log.gz"), old, old)
+	var buf bytes.Buffer
+	p := newPipeline(t, in, []sink.Sink{sink.NewStdout(&buf)}, state)
+	st, err := p.Backfill(context.Background(), source.Range{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Objects != 2 || st.Records == 0 || st.Records >= 1000 {
+		t.Errorf("stats %+v: want both objects done, the records before the cut delivered", st)
+	}
+	if n := int64(bytes.Count(buf.Bytes(), []byte("\n"))); n != st.Records {
+		t.Errorf("%d documents written, %d records counted", n, st.Records)
+	}
+}
+
+func TestRange(t *testing.T) {
+	in, state := t.TempDir(), filepath.Join(t.TempDir(), "state.json")
+	genObjects(t, in, 6, 10) // windows ending 00:10 … 01:00 on 2026-01-01
+	bh := &sink.Blackhole{}
+	p := newPipeline(t, in, []sink.Sink{bh}, state)
+	r := source.Range{Since: time.Date(2026, 1, 1, 0, 20, 0, 0, time.UTC), Until: time.Date(2026, 1, 1, 0, 40, 0, 0, time.UTC)}
+	st, err := p.Backfill(context.Background(), r, nil)
+	if err != nil || st.Objects != 3 {
+		t.Errorf("range 00:20–00:40: %+v, %v; want the 3 objects ending 00:20, 00:30, 00:40", st, err)
+	}
+	if docs, _ := bh.Counts(); docs != 30 {
+		t.Errorf("blackhole got %d documents, want 30", docs)
+	}
+}
+
+func TestRunPicksUpNewObjects(t *testing.T) {
+	in, out, state := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "state.json")
+	files, _ := sink.NewFiles(out)
+	p := newPipeline(t, in, []sink.Sink{files}, state)
+	p.cfg.PollInterval = 50 * time.Millisecond
+	p.cfg.LookBack = 100 * 365 * 24 * time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	genObjects(t, in, 2, 50)
+	deadline := time.Now().Add(10 * time.Second)
+	for countDocs(out) < 100 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(readIDs(t, out)); n != 100 {
+		t.Errorf("%d records delivered, want 100", n)
+	}
+	cp, _ := checkpoint.Open(state)
+	if cp.Count(in) != 2 {
+		t.Errorf("checkpoint holds %d objects, want 2", cp.Count(in))
+	}
+}

@@ -1,0 +1,100 @@
+package sink
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/flowlog/flowlog/internal/objstore"
+)
+
+// Files writes one NDJSON file per object, <dir>/<bucket or "local">/<key>.ndjson,
+// atomically: a crash never leaves half an object, and delivering an object
+// again replaces its file, so each record is held exactly once. This is the
+// shape a Logstash file input or a SIEM forwarder picks up.
+type Files struct {
+	dir string
+}
+
+// NewFiles returns the file sink of folder dir, creating it if needed.
+func NewFiles(dir string) (*Files, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
+	return &Files{dir: dir}, nil
+}
+
+// Name is file://<dir>.
+func (f *Files) Name() string { return "file://" + f.dir }
+
+// Path returns the output file of an object.
+func (f *Files) Path(o Object) string {
+	bucket := o.Bucket
+	if bucket == "" {
+		bucket = "local"
+	}
+	key := o.Key
+	for _, ext := range []string{".gz", ".log", ".json"} {
+		key = strings.TrimSuffix(key, ext)
+	}
+	return filepath.Join(f.dir, bucket, filepath.FromSlash(key)+".ndjson")
+}
+
+// Open starts a hidden temporary file beside the output file.
+func (f *Files) Open(_ context.Context, o Object) (Writer, error) {
+	path := f.Path(o)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
+	return &fileWriter{path: path, f: tmp, w: bufio.NewWriterSize(tmp, 256<<10)}, nil
+}
+
+type fileWriter struct {
+	path string
+	f    *os.File
+	w    *bufio.Writer
+}
+
+func (w *fileWriter) Write(_ context.Context, b *Batch) error {
+	if _, err := w.w.Write(b.Docs); err != nil {
+		return fmt.Errorf("file sink %s: %w", w.path, err)
+	}
+	return nil
+}
+
+// Commit syncs the file and renames it into place.
+func (w *fileWriter) Commit(context.Context) error {
+	err := w.w.Flush()
+	if err == nil {
+		err = w.f.Chmod(0o644)
+	}
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(w.f.Name(), w.path)
+	}
+	if err == nil {
+		err = objstore.SyncDir(filepath.Dir(w.path))
+	}
+	if err != nil {
+		os.Remove(w.f.Name())
+		return fmt.Errorf("file sink %s: %w", w.path, err)
+	}
+	return nil
+}
+
+func (w *fileWriter) Abort() {
+	w.f.Close()
+	os.Remove(w.f.Name())
+}

@@ -1,0 +1,72 @@
+// Package sink delivers ECS documents. A sink receives the documents of one
+// object through a Writer and says, on Commit, when all of them are durable;
+// only then does the exporter mark the object done.
+package sink
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Object names the flow-log object whose documents a Writer receives.
+type Object struct {
+	Source string // source name, e.g. s3://flows or /var/lib/flowlog/objects
+	Bucket string
+	Key    string
+	ETag   string
+	Time   time.Time
+}
+
+// Batch is a run of NDJSON documents, each ending with "\n".
+type Batch struct {
+	Docs []byte
+	Ends []int // end offset in Docs of each document
+}
+
+// Len returns the number of documents.
+func (b *Batch) Len() int { return len(b.Ends) }
+
+// Reset empties the batch, keeping its memory.
+func (b *Batch) Reset() {
+	b.Docs = b.Docs[:0]
+	b.Ends = b.Ends[:0]
+}
+
+// Sink delivers documents somewhere.
+type Sink interface {
+	// Name identifies the sink in logs and metrics.
+	Name() string
+	// Open starts the delivery of one object's documents.
+	Open(ctx context.Context, o Object) (Writer, error)
+}
+
+// Writer receives the documents of one object, in order.
+type Writer interface {
+	// Write delivers a batch; it may keep b only until it returns.
+	Write(ctx context.Context, b *Batch) error
+	// Commit returns once every document written is durable.
+	Commit(ctx context.Context) error
+	// Abort gives up the object; where the sink can, nothing of it shows.
+	Abort()
+}
+
+// Open returns the sink an address names: "stdout", "blackhole" or
+// "file:///folder". w is standard output.
+func Open(addr string, stdout io.Writer) (Sink, error) {
+	switch {
+	case addr == "stdout":
+		return NewStdout(stdout), nil
+	case addr == "blackhole":
+		return &Blackhole{}, nil
+	case strings.HasPrefix(addr, "file://"):
+		dir := strings.TrimPrefix(addr, "file://")
+		if dir == "" || !strings.HasPrefix(dir, "/") {
+			return nil, fmt.Errorf("sink %q: want file:///absolute/folder", addr)
+		}
+		return NewFiles(dir)
+	}
+	return nil, fmt.Errorf("sink %q: want stdout, blackhole or file:///folder", addr)
+}
