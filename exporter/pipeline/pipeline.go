@@ -251,7 +251,7 @@ type worker struct {
 	rd    *parser.Reader
 	enc   *ecs.Encoder
 	batch sink.Batch
-	id    []byte
+	extra ecs.Extra
 	ws    []sink.Writer
 }
 
@@ -318,20 +318,18 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 	var lineErrs int
 	for {
 		rec, err := w.rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var le *parser.LineError
-		if errors.As(err, &le) {
-			res.rejected++
-			if lineErrs++; lineErrs <= 5 {
-				p.log.Warn("line rejected", "err", le)
-			}
-			continue
-		}
 		if err != nil {
-			var oe *parser.ObjectError
-			if errors.As(err, &oe) && (errors.Is(err, parser.ErrTruncated) || errors.Is(err, parser.ErrCorrupt) || errors.Is(err, parser.ErrTooLarge)) {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if isLineError(err) {
+				res.rejected++
+				if lineErrs++; lineErrs <= 5 {
+					p.log.Warn("line rejected", "err", err)
+				}
+				continue
+			}
+			if errors.Is(err, parser.ErrTruncated) || errors.Is(err, parser.ErrCorrupt) || errors.Is(err, parser.ErrTooLarge) {
 				// The object itself is bad: deliver what came before the
 				// damage, say so, and do not try it again.
 				p.log.Error("object damaged; records before the damage delivered", "err", err)
@@ -340,8 +338,8 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 			}
 			return res, err
 		}
-		w.id = ids.Append(w.id[:0], w.rd.Line())
-		w.batch.Docs = w.enc.AppendECS(w.batch.Docs, rec, &ecs.Extra{EventID: w.id})
+		w.extra.EventID = ids.Append(w.extra.EventID[:0], w.rd.Line())
+		w.batch.Docs = w.enc.AppendECS(w.batch.Docs, rec, &w.extra)
 		w.batch.Docs = append(w.batch.Docs, '\n')
 		w.batch.Ends = append(w.batch.Ends, len(w.batch.Docs))
 		res.records++
@@ -370,6 +368,12 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 	}
 	p.log.Debug("object delivered", "key", o.Key, "records", res.records, "rejected", res.rejected, "took", time.Since(start))
 	return res, nil
+}
+
+// isLineError reports a rejected line: the lines after it are still read.
+func isLineError(err error) bool {
+	var le *parser.LineError
+	return errors.As(err, &le)
 }
 
 func (w *worker) flush(ctx context.Context) error {

@@ -241,3 +241,11 @@ func TestRunPicksUpNewObjects(t *testing.T) {
 		t.Errorf("checkpoint holds %d objects, want 2", cp.Count(in))
 	}
 }
+
+func statSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
