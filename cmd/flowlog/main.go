@@ -88,6 +88,8 @@ AWS, IONOS, IBM and Tencent Flow Logs: one line per flow, gzip objects named
 
   flowlog collect -c FILE      capture this host's traffic into flow-log objects (daemon)
   flowlog collect --pcap F --out DIR   convert a capture file into flow-log objects
+  flowlog export --source S --sink K   deliver new objects from a bucket or folder, once
+  flowlog backfill --source S --since T --until T --sink K   deliver a time range once
   flowlog parse FILE...        print the records of flow-log objects as JSON, ECS or v2
   flowlog gen --out DIR        write realistic synthetic objects to try things with
 
@@ -106,6 +108,6 @@ Exit status: 0 done, 1 some input lines were rejected (the rest was done),
 		}
 		return usageError("%v", err)
 	})
-	root.AddCommand(newParseCmd(s), newGenCmd(s), newCollectCmd(s))
+	root.AddCommand(newParseCmd(s), newGenCmd(s), newCollectCmd(s), newExportCmd(s), newBackfillCmd(s))
 	return root
 }

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flowlog/flowlog/exporter/checkpoint"
+	"github.com/flowlog/flowlog/exporter/pipeline"
+	"github.com/flowlog/flowlog/exporter/sink"
+	"github.com/flowlog/flowlog/exporter/source"
+	"github.com/flowlog/flowlog/internal/objstore"
+	"github.com/flowlog/flowlog/internal/ops"
+)
+
+// exportOptions are the flags export and backfill share.
+type exportOptions struct {
+	source     string
+	sinks      []string
+	checkpoint string
+	workers    int
+	log        logOptions
+}
+
+func (o *exportOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.source, "source", "", "where the objects are: a folder, or s3://bucket[/prefix][?endpoint=…&region=…&path_style=true]")
+	f.StringSliceVar(&o.sinks, "sink", nil, "where the documents go (repeatable): file:///folder, stdout or blackhole")
+	f.StringVar(&o.checkpoint, "checkpoint", "", "state `file` of delivered objects (default: one per source under ~/.local/state/flowlog)")
+	f.IntVar(&o.workers, "workers", 2, "objects processed at once")
+	f.StringVar(&o.log.format, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.log.level, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// open builds the source, sinks and checkpoint the flags name.
+func (o *exportOptions) open(ctx context.Context, s streams, kind string) (source.Source, []sink.Sink, *checkpoint.Store, error) {
+	if o.source == "" {
+		return nil, nil, nil, usageError("%s: --source is required (a folder or s3://bucket/prefix)", kind)
+	}
+	loc, s3cfg, err := objstore.ParseURL(o.source)
+	if err != nil {
+		return nil, nil, nil, usageError("%s: --source: %v", kind, err)
+	}
+	var src source.Source
+	if loc.IsS3() {
+		client, err := objstore.NewS3Client(ctx, s3cfg)
+		if err != nil {
+			return nil, nil, nil, errf("--source: %v", err)
+		}
+		src = source.NewBucket(client, loc.Bucket, loc.Prefix)
+	} else {
+		if fi, err := os.Stat(loc.Dir); err != nil || !fi.IsDir() {
+			return nil, nil, nil, usageError("%s: --source %s: not a folder", kind, loc.Dir)
+		}
+		src = source.NewFolder(loc.Dir)
+	}
+	if len(o.sinks) == 0 {
+		return nil, nil, nil, usageError("%s: --sink is required (file:///folder, stdout or blackhole)", kind)
+	}
+	var sinks []sink.Sink
+	for _, addr := range o.sinks {
+		sk, err := sink.Open(addr, s.out)
+		if err != nil {
+			return nil, nil, nil, usageError("%s: --sink: %v", kind, err)
+		}
+		sinks = append(sinks, sk)
+	}
+	path := o.checkpoint
+	if path == "" {
+		path = defaultCheckpoint(kind, src.Name())
+	}
+	cp, err := checkpoint.Open(path)
+	if err != nil {
+		return nil, nil, nil, errf("%v", err)
+	}
+	return src, sinks, cp, nil
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// defaultCheckpoint is one state file per command and source, so that the
+// same command line resumes where it stopped.
+func defaultCheckpoint(kind, src string) string {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = "."
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	name := strings.Trim(unsafeName.ReplaceAllString(src, "_"), "_")
+	return filepath.Join(dir, "flowlog", kind+"-"+name+".json")
+}
+
+func newExportCmd(s streams) *cobra.Command {
+	var o exportOptions
+	var listen string
+	var poll, lookback time.Duration
+	cmd := &cobra.Command{
+		Use:   "export --source SOURCE --sink SINK",
+		Short: "Deliver new flow-log objects from a bucket or folder to sinks, as they appear",
+		Long: `export watches a bucket or a folder and delivers every flow-log object in it
+to the sinks as ECS documents, once: an object is marked done in the checkpoint
+only after every sink has confirmed all of its records, and every record has a
+deterministic event.id, so a crash or a restart neither loses nor duplicates.
+
+  flowlog export --source s3://flows/flowlogs --sink file:///var/lib/flowlog/out
+  flowlog export --source 's3://flows/logs?endpoint=http://127.0.0.1:9000&path_style=true' --sink stdout
+  flowlog export --source /var/lib/flowlog/objects --sink file:///var/lib/flowlog/out
+
+Sources: a folder (files ending .log, .log.gz, .json, .json.gz; hidden and
+still-changing files are skipped), or s3://bucket[/prefix] on any S3-compatible
+service, with credentials from the AWS environment variables or shared files.
+Each listing reaches --lookback into the past, so late objects and objects
+rewritten under the same key (new ETag) are delivered too.
+
+Sinks: file:///folder (one NDJSON file per object, written atomically: what a
+Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := o.log.logger(s.err)
+			if err != nil {
+				return err
+			}
+			src, sinks, cp, err := o.open(cmd.Context(), s, "export")
+			if err != nil {
+				return err
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			cfg := pipeline.DefaultConfig()
+			cfg.Workers, cfg.PollInterval, cfg.LookBack = o.workers, poll, lookback
+			p, err := pipeline.New(cfg, pipeline.Deps{Logger: log, Registerer: reg, Source: src, Sinks: sinks, Checkpoint: cp})
+			if err != nil {
+				return usageError("export: %v", err)
+			}
+			log.Info("exporting", "source", src.Name(), "sinks", strings.Join(o.sinks, ","), "checkpoint", cp.Path(), "poll", poll, "lookback", lookback)
+			g, gctx := errgroup.WithContext(cmd.Context())
+			g.Go(func() error { return p.Run(gctx) })
+			if listen != "" {
+				srv := &ops.Server{Addr: listen, Gatherer: reg, Logger: log}
+				g.Go(func() error { return srv.Run(gctx) })
+			}
+			if err := g.Wait(); err != nil {
+				return errf("%v", err)
+			}
+			return nil
+		},
+	}
+	o.flags(cmd)
+	f := cmd.Flags()
+	f.DurationVar(&poll, "poll", 30*time.Second, "time between listings of the source")
+	f.DurationVar(&lookback, "lookback", 24*time.Hour, "how far back listings reach, for late and rewritten objects")
+	f.StringVar(&listen, "listen", "127.0.0.1:9109", "address for /metrics, /healthz and /readyz; empty turns it off")
+	return cmd
+}
+
+func newBackfillCmd(s streams) *cobra.Command {
+	var o exportOptions
+	var since, until string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "backfill --source SOURCE --since TIME --until TIME --sink SINK",
+		Short: "Deliver a bucket's history once, with progress; resumes where it stopped",
+		Long: `backfill delivers the flow-log objects of a time range once and exits. The
+time of an object comes from its key (IONOS: the window end; AWS: the file's
+time stamp), else from its modification time. TIME is RFC 3339
+(2024-05-01T12:00:00Z), a date (2024-05-01, midnight UTC) or unix seconds.
+
+  flowlog backfill --source s3://flows/flowlogs --since 2024-05-01 --until 2024-05-02 --sink file:///srv/out
+  flowlog backfill --source ./bucket --since 2024-05-01 --until 2024-05-02 --dry-run
+
+Interrupted (Ctrl-C, crash), the same command resumes from its checkpoint:
+objects already delivered are skipped. --dry-run lists what would be read
+(count and bytes) without reading it. On a terminal a progress line shows
+objects, bytes, records, rate and ETA; otherwise a log line every 10 s.
+
+Exit status: 0 all delivered, 2 usage error or objects left undelivered.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := o.log.logger(s.err)
+			if err != nil {
+				return err
+			}
+			var r source.Range
+			if r.Since, err = parseTime(since); err != nil || since == "" {
+				return usageError("backfill: --since %q: want RFC 3339, YYYY-MM-DD or unix seconds", since)
+			}
+			if r.Until, err = parseTime(until); err != nil || until == "" {
+				return usageError("backfill: --until %q: want RFC 3339, YYYY-MM-DD or unix seconds", until)
+			}
+			if r.Until.Before(r.Since) {
+				return usageError("backfill: --until %s is before --since %s", r.Until.Format(time.RFC3339), r.Since.Format(time.RFC3339))
+			}
+			if dryRun && len(o.sinks) == 0 {
+				o.sinks = []string{"blackhole"}
+			}
+			src, sinks, cp, err := o.open(cmd.Context(), s, "backfill")
+			if err != nil {
+				return err
+			}
+			cfg := pipeline.DefaultConfig()
+			cfg.Workers = o.workers
+			p, err := pipeline.New(cfg, pipeline.Deps{Logger: log, Source: src, Sinks: sinks, Checkpoint: cp})
+			if err != nil {
+				return usageError("backfill: %v", err)
+			}
+			todo, done, err := p.Plan(cmd.Context(), r)
+			if err != nil {
+				return errf("%v", err)
+			}
+			var total int64
+			for _, ob := range todo {
+				total += ob.Size
+			}
+			if dryRun {
+				fmt.Fprintf(s.out, "%d objects, %s to read from %s (%s to %s); %d already delivered (checkpoint %s)\n",
+					len(todo), humanBytes(total), src.Name(), r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), done, cp.Path())
+				for _, ob := range todo {
+					fmt.Fprintf(s.out, "  %s  %s  %s\n", ob.Time().Format(time.RFC3339), humanBytes(ob.Size), ob.Key)
+				}
+				return nil
+			}
+			log.Info("backfill", "source", src.Name(), "objects", len(todo), "bytes", total, "already_done", done, "checkpoint", cp.Path())
+			prog := newProgress(s.err, len(todo), total, log)
+			st, err := p.Backfill(cmd.Context(), r, prog.update)
+			prog.finish(st)
+			if err != nil {
+				return errf("%v", err)
+			}
+			return nil
+		},
+	}
+	o.flags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&since, "since", "", "start of the time range (objects at or after)")
+	f.StringVar(&until, "until", "", "end of the time range (objects at or before)")
+	f.BoolVar(&dryRun, "dry-run", false, "list what would be read (count and bytes) and exit")
+	return cmd
+}
+
+// parseTime reads RFC 3339, YYYY-MM-DD (UTC) or unix seconds.
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(n, 0).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("time %q", s)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// progress shows a backfill's advance: a redrawn line on a terminal, a log
+// line every 10 s otherwise.
+type progress struct {
+	w       io.Writer
+	tty     bool
+	objects int
+	bytes   int64
+	start   time.Time
+	log     interface{ Info(string, ...any) }
+
+	mu   sync.Mutex
+	last time.Time
+}
+
+func newProgress(w io.Writer, objects int, bytes int64, log interface{ Info(string, ...any) }) *progress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &progress{w: w, tty: tty, objects: objects, bytes: bytes, start: time.Now(), log: log}
+}
+
+func (p *progress) line(st pipeline.Stats) string {
+	el := time.Since(p.start)
+	rate := float64(st.Records) / max(el.Seconds(), 1e-3)
+	doneObjs := st.Objects + st.Failed
+	eta := "?"
+	if st.Bytes > 0 && p.bytes > 0 {
+		left := time.Duration(float64(el) * float64(p.bytes-st.Bytes) / float64(st.Bytes))
+		eta = left.Round(time.Second).String()
+	}
+	return fmt.Sprintf("objects %d/%d  %s/%s  records %d  %.0f records/s  ETA %s",
+		doneObjs, p.objects, humanBytes(st.Bytes), humanBytes(p.bytes), st.Records, rate, eta)
+}
+
+func (p *progress) update(st pipeline.Stats) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if p.tty {
+		if now.Sub(p.last) >= 100*time.Millisecond {
+			fmt.Fprintf(p.w, "\r\033[K%s", p.line(st))
+			p.last = now
+		}
+		return
+	}
+	if now.Sub(p.last) >= 10*time.Second {
+		p.log.Info("backfill progress", "progress", p.line(st))
+		p.last = now
+	}
+}
+
+func (p *progress) finish(st pipeline.Stats) {
+	if p.tty {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+	fmt.Fprintf(p.w, "backfill: %d objects delivered, %d failed, %d already done; %d records, %d lines rejected, %s in %s\n",
+		st.Objects, st.Failed, st.Skipped, st.Records, st.Rejected, humanBytes(st.Bytes), time.Since(p.start).Round(time.Millisecond))
+}
