@@ -41,6 +41,7 @@ type Store struct {
 	mu    sync.Mutex
 	state stateFile
 	dirty bool
+	saved time.Time // last successful Flush
 }
 
 // Open reads the state file at path; a missing file is an empty state.
@@ -111,6 +112,18 @@ func (s *Store) Forget(source string, before time.Time) {
 	}
 }
 
+// FlushEvery writes the state file when something changed and the last
+// write is at least d ago: a crash then redoes at most d of work.
+func (s *Store) FlushEvery(d time.Duration) error {
+	s.mu.Lock()
+	due := s.dirty && time.Since(s.saved) >= d
+	s.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return s.Flush()
+}
+
 // Flush writes the state file if anything changed since the last Flush.
 func (s *Store) Flush() error {
 	s.mu.Lock()
@@ -131,11 +144,12 @@ func (s *Store) Flush() error {
 		_, err := w.Write(data)
 		return err
 	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
-		s.mu.Lock()
 		s.dirty = true
-		s.mu.Unlock()
 		return fmt.Errorf("checkpoint: %w", err)
 	}
+	s.saved = time.Now()
 	return nil
 }

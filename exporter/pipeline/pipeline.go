@@ -32,13 +32,14 @@ type Config struct {
 	PollInterval time.Duration // export: time between listings
 	LookBack     time.Duration // export: how far back listings reach, for late and rewritten objects
 	Retries      int           // backfill: attempts per object before giving up on it
+	SaveEvery    time.Duration // checkpoint writes at most this often; a crash redoes at most this much
 }
 
 // DefaultConfig returns the defaults: 2 workers, batches of 1000, a listing
 // every 30 s reaching back 24 h.
 func DefaultConfig() Config {
 	return Config{Workers: 2, BatchDocs: 1000, Parser: parser.DefaultOptions(), ECS: ecs.DefaultConfig(),
-		PollInterval: 30 * time.Second, LookBack: 24 * time.Hour, Retries: 5}
+		PollInterval: 30 * time.Second, LookBack: 24 * time.Hour, Retries: 5, SaveEvery: time.Second}
 }
 
 // Deps are the parts the pipeline joins.
@@ -359,6 +360,9 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 	}
 	w.ws = w.ws[:0]
 	p.deps.Checkpoint.MarkDone(name, o.Key, o.ETag, o.Time())
+	if err := p.deps.Checkpoint.FlushEvery(p.cfg.SaveEvery); err != nil {
+		p.log.Error("checkpoint not written; delivered objects may be delivered again after a crash", "err", err)
+	}
 	p.m.done.Inc()
 	p.m.bytes.Add(float64(o.Size))
 	p.m.recordsIn.Add(float64(res.records))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,9 +20,19 @@ type Files struct {
 	dir string
 }
 
-// NewFiles returns the file sink of folder dir, creating it if needed.
+// NewFiles returns the file sink of folder dir, creating it if needed, and
+// removes the temporary files of writes a crash interrupted.
 func NewFiles(dir string) (*Files, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("file sink: %w", err)
+	}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), ".") && strings.Contains(d.Name(), ".ndjson.tmp-") {
+			os.Remove(path)
+		}
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("file sink: %w", err)
 	}
 	return &Files{dir: dir}, nil
