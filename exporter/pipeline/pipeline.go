@@ -112,7 +112,7 @@ func (p *Pipeline) Plan(ctx context.Context, r source.Range) (todo []source.Obje
 }
 
 // Backfill delivers the objects of r that are not done yet, once, and
-// returns. progress, if not nil, is called after each object.
+// returns. progress, if not nil, is called after each object, one call at a time.
 func (p *Pipeline) Backfill(ctx context.Context, r source.Range, progress func(Stats)) (Stats, error) {
 	todo, done, err := p.Plan(ctx, r)
 	st := Stats{Skipped: done}
@@ -147,13 +147,12 @@ func (p *Pipeline) Backfill(ctx context.Context, r source.Range, progress func(S
 				} else {
 					st.Objects++
 				}
-				snapshot := st
+				if progress != nil {
+					progress(st) // one call at a time
+				}
 				mu.Unlock()
 				if err != nil && gctx.Err() == nil {
 					p.log.Error("object not delivered; it stays to do for the next run", "key", o.Key, "err", err)
-				}
-				if progress != nil {
-					progress(snapshot)
 				}
 			}
 			return nil
