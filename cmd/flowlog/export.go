@@ -229,6 +229,11 @@ Exit status: 0 all delivered, 2 usage error or objects left undelivered.`,
 			if dryRun {
 				fmt.Fprintf(s.out, "%d objects, %s to read from %s (%s to %s); %d already delivered (checkpoint %s)\n",
 					len(todo), humanBytes(total), src.Name(), r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), done, cp.Path())
+				if pl, ok := src.(prefixLister); ok {
+					if prefixes, err := pl.Prefixes(cmd.Context(), r); err == nil {
+						fmt.Fprintf(s.out, "listed: %s\n", strings.Join(prefixes, " "))
+					}
+				}
 				for _, ob := range todo {
 					fmt.Fprintf(s.out, "  %s  %s  %s\n", ob.Time().Format(time.RFC3339), humanBytes(ob.Size), ob.Key)
 				}
@@ -250,6 +255,11 @@ Exit status: 0 all delivered, 2 usage error or objects left undelivered.`,
 	f.StringVar(&until, "until", "", "end of the time range (objects at or before)")
 	f.BoolVar(&dryRun, "dry-run", false, "list what would be read (count and bytes) and exit")
 	return cmd
+}
+
+// prefixLister is a source that narrows its listing to key prefixes.
+type prefixLister interface {
+	Prefixes(ctx context.Context, r source.Range) ([]string, error)
 }
 
 // parseTime reads RFC 3339, YYYY-MM-DD (UTC) or unix seconds.
