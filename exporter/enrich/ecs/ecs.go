@@ -55,6 +55,24 @@ type Extra struct {
 	// EventID is the record's deterministic id (package recordid);
 	// event.id is left out when it is empty.
 	EventID []byte
+
+	// Members added by enrichment: JSON object members separated by commas,
+	// without braces (`"geo":{…},"as":{…}`), appended inside the object
+	// named. Source and Destination are added only when the record has
+	// that side; Network only when the document has a network object.
+	Source, Destination, Network, Flowlog []byte
+	// Top holds top-level members (e.g. `"host":{"name":"web-1"}`).
+	Top []byte
+}
+
+// members appends extra members to an object whose separator is sep ('{'
+// while the object is still empty) and returns the new separator.
+func members(dst []byte, sep byte, m []byte) ([]byte, byte) {
+	if len(m) == 0 {
+		return dst, sep
+	}
+	dst = append(dst, sep)
+	return append(dst, m...), ','
 }
 
 // AppendECS appends the ECS document of rec to dst, as one line of JSON
@@ -64,6 +82,9 @@ type Extra struct {
 // Constant runs of the document are appended whole; an object whose fields
 // are all optional writes a separator byte that starts as '{' and becomes ','.
 func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
+	if x == nil {
+		x = &noExtra
+	}
 	hasStart, hasEnd := rec.Has(parser.FieldStart), rec.Has(parser.FieldEnd)
 	var endText []byte // the end, formatted once for @timestamp and event.end
 	var endBuf [24]byte
@@ -83,7 +104,7 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, e.head...)
-	if x != nil && len(x.EventID) > 0 {
+	if len(x.EventID) > 0 {
 		dst = append(dst, `,"id":`...)
 		dst = jsonenc.String(dst, x.EventID)
 	}
@@ -123,7 +144,9 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
 		}
 		if rec.Has(parser.FieldBytes) {
 			dst = appendUint(append(dst, sep), `"bytes":`, rec.Bytes)
+			sep = ','
 		}
+		dst, _ = members(dst, sep, x.Source)
 		dst = append(dst, '}')
 	}
 	if hasDst || rec.Has(parser.FieldDstPort) {
@@ -135,10 +158,12 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
 		}
 		if rec.Has(parser.FieldDstPort) {
 			dst = appendUint(append(dst, sep), `"port":`, uint64(rec.DstPort))
+			sep = ','
 		}
+		dst, _ = members(dst, sep, x.Destination)
 		dst = append(dst, '}')
 	}
-	dst = e.appendNetwork(dst, rec)
+	dst = e.appendNetwork(dst, rec, x.Network)
 
 	if hasSrc || hasDst {
 		dst = append(dst, `,"related":{"ip":[`...)
@@ -158,6 +183,10 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
 		dst = append(dst, "]}"...)
 	}
 	dst = appendCloud(dst, rec)
+	if len(x.Top) > 0 {
+		dst = append(dst, ',')
+		dst = append(dst, x.Top...)
+	}
 
 	dst = append(dst, `,"flowlog":`...)
 	sep := byte('{')
@@ -179,6 +208,7 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
 		sep = ','
 	}
 	dst, sep = appendExtraColumns(dst, sep, rec)
+	dst, sep = members(dst, sep, x.Flowlog)
 	if sep == '{' {
 		dst = append(dst, '{')
 	}
@@ -201,7 +231,9 @@ func appendUint(dst []byte, key string, v uint64) []byte {
 	return strconv.AppendUint(dst, v, 10)
 }
 
-func (e *Encoder) appendNetwork(dst []byte, rec *parser.Record) []byte {
+var noExtra Extra
+
+func (e *Encoder) appendNetwork(dst []byte, rec *parser.Record, extra []byte) []byte {
 	hasSrc, hasDst := rec.Has(parser.FieldSrcAddr), rec.Has(parser.FieldDstAddr)
 	hasProto := rec.Has(parser.FieldProtocol)
 	if !hasSrc && !hasDst && !hasProto && !rec.Has(parser.FieldPackets) && !rec.Has(parser.FieldBytes) {
@@ -260,7 +292,9 @@ func (e *Encoder) appendNetwork(dst []byte, rec *parser.Record) []byte {
 		dst = append(dst, `"direction":"`...)
 		dst = append(dst, v...)
 		dst = append(dst, '"')
+		sep = ','
 	}
+	dst, _ = members(dst, sep, extra)
 	return append(dst, '}')
 }
 

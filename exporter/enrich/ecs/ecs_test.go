@@ -301,3 +301,41 @@ func FuzzAppendECS(f *testing.F) {
 		}
 	})
 }
+
+func TestExtraMembers(t *testing.T) {
+	e := encoder(t)
+	for _, line := range []string{
+		"2 123456789010 eni-1 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
+		"2 123456789010 eni-1 - - - - - - - 1418530010 1418530070 - NODATA",
+	} {
+		var rec parser.Record
+		if err := parser.ParseLine(&rec, []byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		x := &Extra{
+			Source:      []byte(`"geo":{"country_iso_code":"DE"}`),
+			Destination: []byte(`"as":{"number":64500}`),
+			Network:     []byte(`"direction":"inbound","protocol":"ssh"`),
+			Top:         []byte(`"host":{"name":"web-1"}`),
+			Flowlog:     []byte(`"source_class":"private"`),
+		}
+		doc := e.AppendECS(nil, &rec, x)
+		flat := flatten(t, doc)
+		want := map[string]any{"host.name": "web-1", "flowlog.source_class": "private"}
+		if rec.Has(parser.FieldSrcAddr) {
+			want["source.geo.country_iso_code"] = "DE"
+			want["destination.as.number"] = 64500.0
+			want["network.direction"] = "inbound"
+			want["network.protocol"] = "ssh"
+			want["source.port"] = 20641.0
+		} else if _, ok := flat["source.geo.country_iso_code"]; ok {
+			t.Errorf("NODATA document got a source object: %s", doc)
+		}
+		for k, v := range want {
+			if flat[k] != v {
+				t.Errorf("%s: %s = %v, want %v\n%s", line, k, flat[k], v, doc)
+			}
+		}
+	}
+}
+
