@@ -338,4 +338,3 @@ func TestExtraMembers(t *testing.T) {
 		}
 	}
 }
-
