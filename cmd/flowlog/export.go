@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flowlog/flowlog/exporter/checkpoint"
+	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/pipeline"
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/source"
@@ -31,7 +32,16 @@ type exportOptions struct {
 	sinks      []string
 	checkpoint string
 	workers    int
+	enrich     enrich.Config
 	log        logOptions
+}
+
+// pipelineConfig is the pipeline the flags describe.
+func (o *exportOptions) pipelineConfig() pipeline.Config {
+	cfg := pipeline.DefaultConfig()
+	cfg.Workers = o.workers
+	cfg.Enrich = o.enrich
+	return cfg
 }
 
 func (o *exportOptions) flags(cmd *cobra.Command) {
@@ -40,6 +50,11 @@ func (o *exportOptions) flags(cmd *cobra.Command) {
 	f.StringSliceVar(&o.sinks, "sink", nil, "where the documents go (repeatable): file:///folder, stdout or blackhole")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "state `file` of delivered objects (default: one per source under ~/.local/state/flowlog)")
 	f.IntVar(&o.workers, "workers", 2, "objects processed at once")
+	o.enrich = enrich.DefaultConfig()
+	f.StringSliceVar(&o.enrich.LocalNetworks, "local-network", nil, "a `network` of yours, e.g. 10.0.0.0/8 (repeatable): sets network.direction")
+	f.StringVar(&o.enrich.GeoIP.City, "geoip-city", "", "MaxMind-format city or country database (`.mmdb`): source/destination.geo")
+	f.StringVar(&o.enrich.GeoIP.ASN, "geoip-asn", "", "MaxMind-format ASN database (`.mmdb`): source/destination.as")
+	f.StringVar(&o.enrich.Interfaces, "interfaces", "", "YAML or CSV `file` of interfaces (id, name, vm, data_center, tags): host.name, tags, labels")
 	f.StringVar(&o.log.format, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.log.level, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -141,12 +156,13 @@ Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts).`,
 			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			cfg := pipeline.DefaultConfig()
-			cfg.Workers, cfg.PollInterval, cfg.LookBack = o.workers, poll, lookback
+			cfg := o.pipelineConfig()
+			cfg.PollInterval, cfg.LookBack = poll, lookback
 			p, err := pipeline.New(cfg, pipeline.Deps{Logger: log, Registerer: reg, Source: src, Sinks: sinks, Checkpoint: cp})
 			if err != nil {
 				return usageError("export: %v", err)
 			}
+			defer p.Close()
 			log.Info("exporting", "source", src.Name(), "sinks", strings.Join(o.sinks, ","), "checkpoint", cp.Path(), "poll", poll, "lookback", lookback)
 			g, gctx := errgroup.WithContext(cmd.Context())
 			g.Go(func() error { return p.Run(gctx) })
@@ -212,12 +228,11 @@ Exit status: 0 all delivered, 2 usage error or objects left undelivered.`,
 			if err != nil {
 				return err
 			}
-			cfg := pipeline.DefaultConfig()
-			cfg.Workers = o.workers
-			p, err := pipeline.New(cfg, pipeline.Deps{Logger: log, Source: src, Sinks: sinks, Checkpoint: cp})
+			p, err := pipeline.New(o.pipelineConfig(), pipeline.Deps{Logger: log, Source: src, Sinks: sinks, Checkpoint: cp})
 			if err != nil {
 				return usageError("backfill: %v", err)
 			}
+			defer p.Close()
 			todo, done, err := p.Plan(cmd.Context(), r)
 			if err != nil {
 				return errf("%v", err)

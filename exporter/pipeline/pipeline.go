@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flowlog/flowlog/exporter/checkpoint"
+	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/enrich/ecs"
 	"github.com/flowlog/flowlog/exporter/recordid"
 	"github.com/flowlog/flowlog/exporter/sink"
@@ -29,6 +30,7 @@ type Config struct {
 	BatchDocs    int            // documents handed to the sinks at a time
 	Parser       parser.Options // line and object limits
 	ECS          ecs.Config
+	Enrich       enrich.Config
 	PollInterval time.Duration // export: time between listings
 	LookBack     time.Duration // export: how far back listings reach, for late and rewritten objects
 	Retries      int           // backfill: attempts per object before giving up on it
@@ -38,7 +40,7 @@ type Config struct {
 // DefaultConfig returns the defaults: 2 workers, batches of 1000, a listing
 // every 30 s reaching back 24 h.
 func DefaultConfig() Config {
-	return Config{Workers: 2, BatchDocs: 1000, Parser: parser.DefaultOptions(), ECS: ecs.DefaultConfig(),
+	return Config{Workers: 2, BatchDocs: 1000, Parser: parser.DefaultOptions(), ECS: ecs.DefaultConfig(), Enrich: enrich.DefaultConfig(),
 		PollInterval: 30 * time.Second, LookBack: 24 * time.Hour, Retries: 5, SaveEvery: time.Second}
 }
 
@@ -53,10 +55,11 @@ type Deps struct {
 
 // Pipeline delivers the objects of one source to its sinks.
 type Pipeline struct {
-	cfg  Config
-	deps Deps
-	log  *slog.Logger
-	m    *metrics
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	m      *metrics
+	enrich *enrich.Enricher
 }
 
 // New checks the configuration; it starts nothing.
@@ -85,8 +88,15 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{cfg: cfg, deps: deps, log: log.With("component", "exporter", "source", deps.Source.Name()), m: m}, nil
+	en, err := enrich.New(cfg.Enrich)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{cfg: cfg, deps: deps, log: log.With("component", "exporter", "source", deps.Source.Name()), m: m, enrich: en}, nil
 }
+
+// Close releases the enrichment databases.
+func (p *Pipeline) Close() error { return p.enrich.Close() }
 
 // Stats counts what a backfill did.
 type Stats struct {
@@ -250,6 +260,7 @@ type worker struct {
 	p     *Pipeline
 	rd    *parser.Reader
 	enc   *ecs.Encoder
+	fill  *enrich.Filler
 	batch sink.Batch
 	extra ecs.Extra
 	ws    []sink.Writer
@@ -257,7 +268,7 @@ type worker struct {
 
 func (p *Pipeline) newWorker() *worker {
 	enc, _ := ecs.New(p.cfg.ECS) // checked in New
-	return &worker{p: p, rd: parser.NewReader(nil, "", p.cfg.Parser), enc: enc}
+	return &worker{p: p, rd: parser.NewReader(nil, "", p.cfg.Parser), enc: enc, fill: p.enrich.NewFiller()}
 }
 
 type result struct {
@@ -339,6 +350,7 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 			return res, err
 		}
 		w.extra.EventID = ids.Append(w.extra.EventID[:0], w.rd.Line())
+		w.fill.Fill(&w.extra, rec)
 		w.batch.Docs = w.enc.AppendECS(w.batch.Docs, rec, &w.extra)
 		w.batch.Docs = append(w.batch.Docs, '\n')
 		w.batch.Ends = append(w.batch.Ends, len(w.batch.Docs))
