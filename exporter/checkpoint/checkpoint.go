@@ -37,11 +37,12 @@ type stateFile struct {
 
 // Store is the state of one exporter. It is safe for concurrent use.
 type Store struct {
-	path  string
-	mu    sync.Mutex
-	state stateFile
-	dirty bool
-	saved time.Time // last successful Flush
+	path    string
+	flushMu sync.Mutex // one write at a time, so an older state never lands last
+	mu      sync.Mutex
+	state   stateFile
+	dirty   bool
+	saved   time.Time // last successful Flush
 }
 
 // Open reads the state file at path; a missing file is an empty state.
@@ -126,6 +127,8 @@ func (s *Store) FlushEvery(d time.Duration) error {
 
 // Flush writes the state file if anything changed since the last Flush.
 func (s *Store) Flush() error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	s.mu.Lock()
 	if !s.dirty {
 		s.mu.Unlock()

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,5 +49,33 @@ func TestStore(t *testing.T) {
 	os.WriteFile(path, []byte(`{"version":7}`), 0o600)
 	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "format 7") {
 		t.Errorf("future format: %v", err)
+	}
+}
+
+// TestConcurrentFlush: the last write holds every mark made before it.
+func TestConcurrentFlush(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.json")
+	s, _ := Open(path)
+	done := make(chan struct{})
+	for w := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 100 {
+				s.MarkDone("src", fmt.Sprintf("k-%d-%d", w, i), "e", time.Unix(1, 0))
+				if err := s.Flush(); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s2.Count("src"); n != 800 {
+		t.Errorf("state file holds %d marks, want 800", n)
 	}
 }

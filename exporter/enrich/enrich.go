@@ -107,7 +107,8 @@ func (e *Enricher) NewFiller() *Filler {
 }
 
 // Fill sets the enrichment members of x for rec. The slices it sets are
-// valid until the next call.
+// valid until the next call. A direction already in x (from the record's
+// source) is kept.
 func (f *Filler) Fill(x *ecs.Extra, rec *parser.Record) {
 	e := f.e
 	hasSrc, hasDst := rec.Has(parser.FieldSrcAddr), rec.Has(parser.FieldDstAddr)
@@ -118,8 +119,8 @@ func (f *Filler) Fill(x *ecs.Extra, rec *parser.Record) {
 	if hasDst {
 		f.dst = append(f.dst, f.lookup(rec.DstAddr)...)
 	}
-	if len(e.local) > 0 && hasSrc && hasDst && !rec.Has(parser.FieldFlowDirection) {
-		f.net = appendMember(f.net, `"direction":"`, direction(e.isLocal(rec.SrcAddr), e.isLocal(rec.DstAddr)))
+	if len(e.local) > 0 && hasSrc && hasDst && x.Direction == "" {
+		x.Direction = direction(e.isLocal(rec.SrcAddr), e.isLocal(rec.DstAddr))
 	}
 	if e.cfg.Services && rec.Has(parser.FieldProtocol) {
 		if name := service(rec.Protocol, rec.SrcPort, rec.DstPort, rec.Has(parser.FieldSrcPort), rec.Has(parser.FieldDstPort)); name != "" {

@@ -350,6 +350,7 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 			return res, err
 		}
 		w.extra.EventID = ids.Append(w.extra.EventID[:0], w.rd.Line())
+		w.extra.Direction = ""
 		w.fill.Fill(&w.extra, rec)
 		w.batch.Docs = w.enc.AppendECS(w.batch.Docs, rec, &w.extra)
 		w.batch.Docs = append(w.batch.Docs, '\n')

@@ -63,6 +63,9 @@ type Extra struct {
 	Source, Destination, Network, Flowlog []byte
 	// Top holds top-level members (e.g. `"host":{"name":"web-1"}`).
 	Top []byte
+	// Direction is network.direction (ECS values: ingress, egress, inbound,
+	// outbound, internal, external), unless the record has flow-direction.
+	Direction string
 }
 
 // members appends extra members to an object whose separator is sep ('{'
@@ -163,7 +166,7 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
 		dst, _ = members(dst, sep, x.Destination)
 		dst = append(dst, '}')
 	}
-	dst = e.appendNetwork(dst, rec, x.Network)
+	dst = e.appendNetwork(dst, rec, x)
 
 	if hasSrc || hasDst {
 		dst = append(dst, `,"related":{"ip":[`...)
@@ -233,7 +236,7 @@ func appendUint(dst []byte, key string, v uint64) []byte {
 
 var noExtra Extra
 
-func (e *Encoder) appendNetwork(dst []byte, rec *parser.Record, extra []byte) []byte {
+func (e *Encoder) appendNetwork(dst []byte, rec *parser.Record, x *Extra) []byte {
 	hasSrc, hasDst := rec.Has(parser.FieldSrcAddr), rec.Has(parser.FieldDstAddr)
 	hasProto := rec.Has(parser.FieldProtocol)
 	if !hasSrc && !hasDst && !hasProto && !rec.Has(parser.FieldPackets) && !rec.Has(parser.FieldBytes) {
@@ -293,8 +296,13 @@ func (e *Encoder) appendNetwork(dst []byte, rec *parser.Record, extra []byte) []
 		dst = append(dst, v...)
 		dst = append(dst, '"')
 		sep = ','
+	} else if x.Direction != "" {
+		dst = append(dst, sep)
+		dst = append(dst, `"direction":`...)
+		dst = jsonenc.Str(dst, x.Direction)
+		sep = ','
 	}
-	dst, _ = members(dst, sep, extra)
+	dst, _ = members(dst, sep, x.Network)
 	return append(dst, '}')
 }
 
