@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,9 +19,11 @@ import (
 	"github.com/flowlog/flowlog/exporter/checkpoint"
 	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/enrich/ecs"
+	"github.com/flowlog/flowlog/exporter/ibm"
 	"github.com/flowlog/flowlog/exporter/recordid"
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/source"
+	"github.com/flowlog/flowlog/internal/objkey"
 	"github.com/flowlog/flowlog/parser"
 )
 
@@ -258,7 +261,8 @@ func (p *Pipeline) poll(ctx context.Context, queue chan<- source.Object, infligh
 // worker holds the buffers one object at a time needs.
 type worker struct {
 	p     *Pipeline
-	rd    *parser.Reader
+	v2    *parser.Reader
+	ibm   *ibm.Reader
 	enc   *ecs.Encoder
 	fill  *enrich.Filler
 	batch sink.Batch
@@ -268,7 +272,7 @@ type worker struct {
 
 func (p *Pipeline) newWorker() *worker {
 	enc, _ := ecs.New(p.cfg.ECS) // checked in New
-	return &worker{p: p, rd: parser.NewReader(nil, "", p.cfg.Parser), enc: enc, fill: p.enrich.NewFiller()}
+	return &worker{p: p, v2: parser.NewReader(nil, "", p.cfg.Parser), ibm: ibm.NewReader(p.cfg.Parser), enc: enc, fill: p.enrich.NewFiller()}
 }
 
 type result struct {
@@ -324,11 +328,17 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 	if o.Bucket != "" {
 		objName = "s3://" + o.Bucket + "/" + o.Key
 	}
-	w.rd.Reset(rc, objName)
+	// IBM Cloud Flow Logs objects are JSON; everything else is v2 lines.
+	var rd recordReader = w.v2
+	isIBM := o.Info.Layout == objkey.IBM || strings.HasSuffix(o.Key, ".json") || strings.HasSuffix(o.Key, ".json.gz")
+	if isIBM {
+		rd = w.ibm
+	}
+	rd.Reset(rc, objName)
 	w.batch.Reset()
 	var lineErrs int
 	for {
-		rec, err := w.rd.Next()
+		rec, err := rd.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				break
@@ -349,8 +359,11 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 			}
 			return res, err
 		}
-		w.extra.EventID = ids.Append(w.extra.EventID[:0], w.rd.Line())
+		w.extra.EventID = ids.Append(w.extra.EventID[:0], rd.Line())
 		w.extra.Direction = ""
+		if isIBM {
+			w.extra.Direction = w.ibm.Direction()
+		}
 		w.fill.Fill(&w.extra, rec)
 		w.batch.Docs = w.enc.AppendECS(w.batch.Docs, rec, &w.extra)
 		w.batch.Docs = append(w.batch.Docs, '\n')
@@ -384,6 +397,13 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 	}
 	p.log.Debug("object delivered", "key", o.Key, "records", res.records, "rejected", res.rejected, "took", time.Since(start))
 	return res, nil
+}
+
+// recordReader is what the v2 and the IBM readers share.
+type recordReader interface {
+	Reset(src io.Reader, name string)
+	Next() (*parser.Record, error)
+	Line() int
 }
 
 // isLineError reports a rejected line: the lines after it are still read.

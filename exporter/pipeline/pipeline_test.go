@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -248,4 +249,44 @@ func statSize(path string) (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+func TestIBMObjects(t *testing.T) {
+	in, state := t.TempDir(), filepath.Join(t.TempDir(), "state.json")
+	data, err := os.ReadFile(filepath.Join("..", "ibm", "testdata", "vnic.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(in, "ibm_vpc_flowlogs_v1", "account=4f2c", "region=eu-de", "vnic-id=02b7", "stream-id=20260302T100000Z", "00000000.gz")
+	os.MkdirAll(filepath.Dir(key), 0o755)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(data)
+	zw.Close()
+	os.WriteFile(key, gz.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(in, "plain.json"), data, 0o644)
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(key, old, old)
+	os.Chtimes(filepath.Join(in, "plain.json"), old, old)
+	var out bytes.Buffer
+	p := newPipeline(t, in, []sink.Sink{sink.NewStdout(&out)}, state)
+	st, err := p.Backfill(context.Background(), source.Range{}, nil)
+	if err != nil || st.Objects != 2 || st.Records != 10 || st.Rejected != 2 {
+		t.Fatalf("%+v, %v; want 2 objects, 10 records, 2 rejected flow logs", st, err)
+	}
+	var doc struct {
+		Network struct{ Direction string } `json:"network"`
+		Source  struct {
+			IP    string
+			Bytes int
+		} `json:"source"`
+		Event struct{ Action string } `json:"event"`
+	}
+	first := out.Bytes()[:bytes.IndexByte(out.Bytes(), '\n')]
+	if err := json.Unmarshal(first, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Network.Direction != "ingress" || doc.Source.IP != "203.0.113.50" || doc.Source.Bytes != 4810 || doc.Event.Action != "accept" {
+		t.Errorf("first document: %+v\n%s", doc, first)
+	}
 }

@@ -20,6 +20,9 @@ const (
 	// with file <account>_vpcflowlogs_<region>_<flow log id>_<yyyymmddTHHmmZ>_<hash>.log.gz,
 	// or its Hive-compatible form (aws-account-id=…/aws-service=vpcflowlogs/aws-region=…/year=…/month=…/day=…/).
 	AWS
+	// IBM is IBM Cloud Flow Logs for VPC: ibm_vpc_flowlogs_v1/account=…/region=…/…/
+	// stream-id=<yyyymmddTHHMMSSZ>/<n>.gz, JSON objects.
+	IBM
 )
 
 func (l Layout) String() string {
@@ -28,6 +31,8 @@ func (l Layout) String() string {
 		return "ionos"
 	case AWS:
 		return "aws"
+	case IBM:
+		return "ibm"
 	}
 	return "other"
 }
@@ -47,6 +52,9 @@ func Parse(key string) (Info, bool) {
 	base := key[strings.LastIndexByte(key, '/')+1:]
 	if base == "" || base[0] == '.' {
 		return Info{}, false
+	}
+	if info, ok := parseIBM(key, base); ok {
+		return info, true
 	}
 	stem, ok := trimExt(base)
 	if !ok {
@@ -102,6 +110,33 @@ func parseAWS(key, stem string) (Info, bool) {
 		return Info{}, false
 	}
 	return Info{Layout: AWS, Time: t.UTC(), Name: parts[3], Account: parts[0], Region: parts[2]}, true
+}
+
+// parseIBM reads the Hive-style folders of an IBM Cloud Flow Logs object.
+func parseIBM(key, base string) (Info, bool) {
+	if !strings.Contains(key, "ibm_vpc_flowlogs_v1/") || !strings.HasSuffix(base, ".gz") {
+		return Info{}, false
+	}
+	info := Info{Layout: IBM}
+	for _, part := range strings.Split(key, "/") {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "account":
+			info.Account = v
+		case "region":
+			info.Region = v
+		case "vnic-id", "endpoint-id":
+			info.Name = v
+		case "stream-id":
+			if t, err := time.Parse("20060102T150405Z", v); err == nil {
+				info.Time = t.UTC()
+			}
+		}
+	}
+	return info, true
 }
 
 func allDigits(s string) bool {

@@ -23,6 +23,8 @@ func TestParse(t *testing.T) {
 		{"logs/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=05/day=01/123456789012_vpcflowlogs_us-east-1_fl-1_20240501T0000Z_ab.log.gz",
 			Info{Layout: AWS, Time: at("2024-05-01T00:00:00Z"), Name: "fl-1", Account: "123456789012", Region: "us-east-1"}, true},
 		{"ibm/flowlogs/00000001.json.gz", Info{Layout: Other}, true},
+		{"ibm_vpc_flowlogs_v1/account=abc/region=us-south/vpc-id=v/subnet-id=s/endpoint-type=vnics/instance-id=i/vnic-id=0737-40a0/record-type=ingress/year=2020/month=07/day=01/hour=20/stream-id=20200701T202818Z/00000000.gz",
+			Info{Layout: IBM, Time: at("2020-07-01T20:28:18Z"), Name: "0737-40a0", Account: "abc", Region: "us-south"}, true},
 		{"notes-12.log", Info{Layout: Other}, true},
 		{"web-1767226200.txt", Info{}, false},
 		{"folder/", Info{}, false},
