@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flowlog/flowlog/exporter/checkpoint"
+	"github.com/flowlog/flowlog/exporter/deadletter"
 	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/enrich/ecs"
 	"github.com/flowlog/flowlog/exporter/ibm"
@@ -54,6 +55,7 @@ type Deps struct {
 	Source     source.Source
 	Sinks      []sink.Sink
 	Checkpoint *checkpoint.Store
+	DeadLetter *deadletter.Dir // nil: rejected lines are only logged and counted
 }
 
 // Pipeline delivers the objects of one source to its sinks.
@@ -337,6 +339,7 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 	rd.Reset(rc, objName)
 	w.batch.Reset()
 	var lineErrs int
+	letters := p.deps.DeadLetter.Open(o.Bucket, o.Key)
 	for {
 		rec, err := rd.Next()
 		if err != nil {
@@ -345,6 +348,7 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 			}
 			if isLineError(err) {
 				res.rejected++
+				letters.Add(lineOf(err), err.Error())
 				if lineErrs++; lineErrs <= 5 {
 					p.log.Warn("line rejected", "err", err)
 				}
@@ -384,6 +388,9 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 		}
 	}
 	w.ws = w.ws[:0]
+	if err := letters.Commit(); err != nil {
+		return res, err
+	}
 	p.deps.Checkpoint.MarkDone(name, o.Key, o.ETag, o.Time())
 	if err := p.deps.Checkpoint.FlushEvery(p.cfg.SaveEvery); err != nil {
 		p.log.Error("checkpoint not written; delivered objects may be delivered again after a crash", "err", err)
@@ -410,6 +417,14 @@ type recordReader interface {
 func isLineError(err error) bool {
 	var le *parser.LineError
 	return errors.As(err, &le)
+}
+
+func lineOf(err error) int {
+	var le *parser.LineError
+	if errors.As(err, &le) {
+		return le.Line
+	}
+	return 0
 }
 
 func (w *worker) flush(ctx context.Context) error {

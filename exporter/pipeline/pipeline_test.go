@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowlog/flowlog/exporter/checkpoint"
+	"github.com/flowlog/flowlog/exporter/deadletter"
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/source"
 	"github.com/flowlog/flowlog/internal/gen"
@@ -288,5 +289,36 @@ func TestIBMObjects(t *testing.T) {
 	}
 	if doc.Network.Direction != "ingress" || doc.Source.IP != "203.0.113.50" || doc.Source.Bytes != 4810 || doc.Event.Action != "accept" {
 		t.Errorf("first document: %+v\n%s", doc, first)
+	}
+}
+
+func TestDeadLetters(t *testing.T) {
+	in, dl, state := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "state.json")
+	obj := filepath.Join(in, "web-1-1767226200.log")
+	os.WriteFile(obj, []byte("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n"+
+		"2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1767225600 1767225601 ACCEPT OK\n"+
+		"2 1 eni-1 300.0.0.1 10.0.0.2 1 2 6 1 40 1767225600 1767225601 ACCEPT OK\n"+
+		"2 1 eni-1 10.0.0.1 10.0.0.2 1 70000 6 1 40 1767225600 1767225601 ACCEPT OK\n"), 0o644)
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(obj, old, old)
+	d, err := deadletter.New(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	p := newPipeline(t, in, []sink.Sink{sink.NewStdout(&out)}, state)
+	p.deps.DeadLetter = d
+	st, err := p.Backfill(context.Background(), source.Range{}, nil)
+	if err != nil || st.Records != 1 || st.Rejected != 2 {
+		t.Fatalf("%+v, %v", st, err)
+	}
+	letters, err := os.ReadFile(d.Path("", "web-1-1767226200.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(letters)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"line":3,"reason":"object web-1-1767226200.log line 3: field srcaddr`) ||
+		!strings.Contains(lines[1], `"line":4`) || !strings.Contains(lines[1], "dstport") {
+		t.Errorf("dead letters:\n%s", letters)
 	}
 }

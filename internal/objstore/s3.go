@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 // Secret is a string that never shows in logs or printed configuration.
@@ -36,13 +39,21 @@ type S3Config struct {
 	AccessKeyID     string        `yaml:"access_key_id"`
 	SecretAccessKey Secret        `yaml:"secret_access_key"`
 	SessionToken    Secret        `yaml:"session_token"`
-	Timeout         time.Duration `yaml:"timeout"` // per request; default 2m
+	RoleARN         string        `yaml:"role_arn"`    // assume this role (STS) with the credentials above
+	ExternalID      string        `yaml:"external_id"` // for role_arn, when the role demands one
+	Timeout         time.Duration `yaml:"timeout"`     // per request; default 2m
 }
 
 // Validate checks the fields that can be checked without a network.
 func (c S3Config) Validate() error {
 	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
 		return errors.New("access_key_id and secret_access_key go together: set both or neither")
+	}
+	if c.ExternalID != "" && c.RoleARN == "" {
+		return errors.New("external_id goes with role_arn")
+	}
+	if c.RoleARN != "" && !strings.HasPrefix(c.RoleARN, "arn:") {
+		return fmt.Errorf("role_arn: %q is not an ARN (arn:aws:iam::123456789012:role/name)", c.RoleARN)
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("timeout: %s is negative", c.Timeout)
@@ -75,6 +86,15 @@ func NewS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
 	}
 	if awsCfg.Region == "" {
 		awsCfg.Region = "us-east-1"
+	}
+	if cfg.RoleARN != "" {
+		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = "flowlog"
+			if cfg.ExternalID != "" {
+				o.ExternalID = aws.String(cfg.ExternalID)
+			}
+		})
+		awsCfg.Credentials = aws.NewCredentialsCache(provider)
 	}
 	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.Endpoint != "" {
