@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,10 +15,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/flowlog/flowlog/exporter/checkpoint"
+	"github.com/flowlog/flowlog/exporter"
 	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/pipeline"
-	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/source"
 	"github.com/flowlog/flowlog/internal/objstore"
 	"github.com/flowlog/flowlog/internal/ops"
@@ -28,27 +25,25 @@ import (
 
 // exportOptions are the flags export and backfill share.
 type exportOptions struct {
+	config     string
+	check      bool
 	source     string
 	sinks      []string
 	checkpoint string
+	deadLetter string
 	workers    int
 	enrich     enrich.Config
 	log        logOptions
 }
 
-// pipelineConfig is the pipeline the flags describe.
-func (o *exportOptions) pipelineConfig() pipeline.Config {
-	cfg := pipeline.DefaultConfig()
-	cfg.Workers = o.workers
-	cfg.Enrich = o.enrich
-	return cfg
-}
-
 func (o *exportOptions) flags(cmd *cobra.Command) {
 	f := cmd.Flags()
+	f.StringVarP(&o.config, "config", "c", "", "exporter configuration `file` (YAML); the flags below are then not used")
+	f.BoolVar(&o.check, "check", false, "validate the configuration and exit")
 	f.StringVar(&o.source, "source", "", "where the objects are: a folder, or s3://bucket[/prefix][?endpoint=…&region=…&path_style=true]")
 	f.StringSliceVar(&o.sinks, "sink", nil, "where the documents go (repeatable): file:///folder, stdout or blackhole")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "state `file` of delivered objects (default: one per source under ~/.local/state/flowlog)")
+	f.StringVar(&o.deadLetter, "dead-letter", "", "`folder` for rejected lines with their reasons (default: only logged and counted)")
 	f.IntVar(&o.workers, "workers", 2, "objects processed at once")
 	o.enrich = enrich.DefaultConfig()
 	f.StringSliceVar(&o.enrich.LocalNetworks, "local-network", nil, "a `network` of yours, e.g. 10.0.0.0/8 (repeatable): sets network.direction")
@@ -59,65 +54,55 @@ func (o *exportOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.log.level, "log-level", "info", "log level: debug, info, warn or error")
 }
 
-// open builds the source, sinks and checkpoint the flags name.
-func (o *exportOptions) open(ctx context.Context, s streams, kind string) (source.Source, []sink.Sink, *checkpoint.Store, error) {
-	if o.source == "" {
-		return nil, nil, nil, usageError("%s: --source is required (a folder or s3://bucket/prefix)", kind)
-	}
-	loc, s3cfg, err := objstore.ParseURL(o.source)
-	if err != nil {
-		return nil, nil, nil, usageError("%s: --source: %v", kind, err)
-	}
-	var src source.Source
-	if loc.IsS3() {
-		client, err := objstore.NewS3Client(ctx, s3cfg)
+// configure returns the exporter configuration: the file of -c, or the flags.
+func (o *exportOptions) configure(cmd *cobra.Command, kind string) (exporter.Config, error) {
+	if o.config != "" {
+		for _, name := range []string{"source", "sink", "checkpoint", "dead-letter", "workers", "local-network", "geoip-city", "geoip-asn", "interfaces"} {
+			if cmd.Flags().Changed(name) {
+				return exporter.Config{}, usageError("%s: --%s and -c do not go together: set it in the configuration file", kind, name)
+			}
+		}
+		cfg, err := exporter.Load(o.config)
 		if err != nil {
-			return nil, nil, nil, errf("--source: %v", err)
+			return cfg, errf("%v", err)
 		}
-		src = source.NewBucket(client, loc.Bucket, loc.Prefix)
-	} else {
-		if fi, err := os.Stat(loc.Dir); err != nil || !fi.IsDir() {
-			return nil, nil, nil, usageError("%s: --source %s: not a folder", kind, loc.Dir)
-		}
-		src = source.NewFolder(loc.Dir)
+		return cfg, nil
+	}
+	if o.source == "" {
+		return exporter.Config{}, usageError("%s: --source is required (a folder or s3://bucket/prefix), or -c FILE", kind)
 	}
 	if len(o.sinks) == 0 {
-		return nil, nil, nil, usageError("%s: --sink is required (file:///folder, stdout or blackhole)", kind)
+		return exporter.Config{}, usageError("%s: --sink is required (file:///folder, stdout or blackhole)", kind)
 	}
-	var sinks []sink.Sink
-	for _, addr := range o.sinks {
-		sk, err := sink.Open(addr, s.out)
-		if err != nil {
-			return nil, nil, nil, usageError("%s: --sink: %v", kind, err)
-		}
-		sinks = append(sinks, sk)
-	}
-	path := o.checkpoint
-	if path == "" {
-		path = defaultCheckpoint(kind, src.Name())
-	}
-	cp, err := checkpoint.Open(path)
+	cfg := exporter.DefaultConfig()
+	loc, s3cfg, err := objstore.ParseURL(o.source)
 	if err != nil {
-		return nil, nil, nil, errf("%v", err)
+		return cfg, usageError("%s: --source: %v", kind, err)
 	}
-	return src, sinks, cp, nil
+	cfg.Source = exporter.SourceConfig{URL: loc.String(), S3Config: s3cfg}
+	cfg.Sinks, cfg.Checkpoint, cfg.DeadLetter, cfg.Workers, cfg.Enrich = o.sinks, o.checkpoint, o.deadLetter, o.workers, o.enrich
+	return cfg, nil
 }
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
-// defaultCheckpoint is one state file per command and source, so that the
-// same command line resumes where it stopped.
-func defaultCheckpoint(kind, src string) string {
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = "."
-		}
-		dir = filepath.Join(home, ".local", "state")
+// open validates cfg and opens its parts.
+func open(cmd *cobra.Command, s streams, kind string, cfg *exporter.Config) (exporter.Parts, error) {
+	if err := cfg.Validate(); err != nil {
+		return exporter.Parts{}, usageError("%s: %v", kind, flagWords(err))
 	}
-	name := strings.Trim(unsafeName.ReplaceAllString(src, "_"), "_")
-	return filepath.Join(dir, "flowlog", kind+"-"+name+".json")
+	parts, err := cfg.Open(cmd.Context(), kind, s.out)
+	if err != nil {
+		return parts, usageError("%s: %v", kind, flagWords(err))
+	}
+	return parts, nil
+}
+
+// flagWords rewords configuration fields as the flags that set them.
+func flagWords(err error) string {
+	msg := err.Error()
+	for _, r := range [][2]string{{"source.url: ", "--source: "}, {"sinks[0]: ", "--sink: "}, {"sinks[1]: ", "--sink: "}} {
+		msg = strings.Replace(msg, r[0], r[1], 1)
+	}
+	return msg
 }
 
 func newExportCmd(s streams) *cobra.Command {
@@ -150,24 +135,39 @@ Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts).`,
 			if err != nil {
 				return err
 			}
-			src, sinks, cp, err := o.open(cmd.Context(), s, "export")
+			cfg, err := o.configure(cmd, "export")
+			if err != nil {
+				return err
+			}
+			if o.config == "" {
+				cfg.Poll, cfg.LookBack, cfg.Listen = poll, lookback, listen
+			}
+			if o.check {
+				if err := cfg.Validate(); err != nil {
+					return usageError("export: %v", flagWords(err))
+				}
+				fmt.Fprintf(s.out, "configuration OK: %s → %s, %d workers, poll %s, lookback %s\n",
+					cfg.Source.URL, strings.Join(cfg.Sinks, ", "), cfg.Workers, cfg.Poll, cfg.LookBack)
+				return nil
+			}
+			parts, err := open(cmd, s, "export", &cfg)
 			if err != nil {
 				return err
 			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			cfg := o.pipelineConfig()
-			cfg.PollInterval, cfg.LookBack = poll, lookback
-			p, err := pipeline.New(cfg, pipeline.Deps{Logger: log, Registerer: reg, Source: src, Sinks: sinks, Checkpoint: cp})
+			p, err := pipeline.New(cfg.PipelineConfig(), pipeline.Deps{Logger: log, Registerer: reg, Source: parts.Source,
+				Sinks: parts.Sinks, Checkpoint: parts.Checkpoint, DeadLetter: parts.DeadLetter})
 			if err != nil {
 				return usageError("export: %v", err)
 			}
 			defer p.Close()
-			log.Info("exporting", "source", src.Name(), "sinks", strings.Join(o.sinks, ","), "checkpoint", cp.Path(), "poll", poll, "lookback", lookback)
+			log.Info("exporting", "source", parts.Source.Name(), "sinks", strings.Join(cfg.Sinks, ","), "checkpoint", parts.Checkpoint.Path(),
+				"poll", cfg.Poll, "lookback", cfg.LookBack)
 			g, gctx := errgroup.WithContext(cmd.Context())
 			g.Go(func() error { return p.Run(gctx) })
-			if listen != "" {
-				srv := &ops.Server{Addr: listen, Gatherer: reg, Logger: log}
+			if cfg.Listen != "" {
+				srv := &ops.Server{Addr: cfg.Listen, Gatherer: reg, Health: p.Healthy, Ready: p.Ready, Logger: log}
 				g.Go(func() error { return srv.Run(gctx) })
 			}
 			if err := g.Wait(); err != nil {
@@ -221,18 +221,31 @@ Exit status: 0 all delivered, 2 usage error or objects left undelivered.`,
 			if r.Until.Before(r.Since) {
 				return usageError("backfill: --until %s is before --since %s", r.Until.Format(time.RFC3339), r.Since.Format(time.RFC3339))
 			}
-			if dryRun && len(o.sinks) == 0 {
+			if dryRun && len(o.sinks) == 0 && o.config == "" {
 				o.sinks = []string{"blackhole"}
 			}
-			src, sinks, cp, err := o.open(cmd.Context(), s, "backfill")
+			cfg, err := o.configure(cmd, "backfill")
 			if err != nil {
 				return err
 			}
-			p, err := pipeline.New(o.pipelineConfig(), pipeline.Deps{Logger: log, Source: src, Sinks: sinks, Checkpoint: cp})
+			if o.check {
+				if err := cfg.Validate(); err != nil {
+					return usageError("backfill: %v", flagWords(err))
+				}
+				fmt.Fprintf(s.out, "configuration OK: %s → %s\n", cfg.Source.URL, strings.Join(cfg.Sinks, ", "))
+				return nil
+			}
+			parts, err := open(cmd, s, "backfill", &cfg)
+			if err != nil {
+				return err
+			}
+			p, err := pipeline.New(cfg.PipelineConfig(), pipeline.Deps{Logger: log, Source: parts.Source, Sinks: parts.Sinks,
+				Checkpoint: parts.Checkpoint, DeadLetter: parts.DeadLetter})
 			if err != nil {
 				return usageError("backfill: %v", err)
 			}
 			defer p.Close()
+			src, cp := parts.Source, parts.Checkpoint
 			todo, done, err := p.Plan(cmd.Context(), r)
 			if err != nil {
 				return errf("%v", err)

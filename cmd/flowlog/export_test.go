@@ -1,6 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,5 +68,78 @@ func TestExportUsage(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, c.want) {
 			t.Errorf("%v: exit %d\n%s%s\nwant exit 2 and %q", c.args, code, stdout, stderr, c.want)
 		}
+	}
+}
+
+func TestExportConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "e.yaml")
+	os.WriteFile(cfg, []byte("source: {url: "+dir+"}\nsinks: [stdout]\n"), 0o600)
+	if stdout, stderr, code := flowlog(t, "", "export", "-c", cfg, "--check"); code != 0 || !strings.Contains(stdout, "configuration OK: "+dir+" → stdout") {
+		t.Errorf("check: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, stderr, code := flowlog(t, "", "export", "-c", cfg, "--source", dir); code != 2 || !strings.Contains(stderr, "--source and -c do not go together") {
+		t.Errorf("-c with --source: exit %d\n%s", code, stderr)
+	}
+	os.WriteFile(cfg, []byte("source: {url: "+dir+"}\nsinks: [stdout]\nworkers: 0\n"), 0o600)
+	if _, stderr, code := flowlog(t, "", "export", "-c", cfg, "--check"); code != 2 || !strings.Contains(stderr, "workers: 0 must be 1 to 256") {
+		t.Errorf("bad config: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestExportServes runs export until it has delivered a folder, checking
+// /readyz and /metrics on the way.
+func TestExportServes(t *testing.T) {
+	dir := t.TempDir()
+	bucket, out := filepath.Join(dir, "bucket"), filepath.Join(dir, "out")
+	if _, stderr, code := flowlog(t, "", "gen", "--out", bucket, "--objects", "2", "--records", "100"); code != 0 {
+		t.Fatal(stderr)
+	}
+	old := time.Now().Add(-time.Minute)
+	paths, _ := filepath.Glob(filepath.Join(bucket, "*.log.gz"))
+	for _, p := range paths {
+		os.Chtimes(p, old, old)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"export", "--source", bucket, "--sink", "file://" + out, "--listen", addr,
+			"--checkpoint", filepath.Join(dir, "cp.json"), "--lookback", "87600h"}, strings.NewReader(""), io.Discard, &stderr)
+	}()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, metrics := get("/metrics")
+		if strings.Contains(metrics, "flowlog_exporter_objects_done_total 2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("objects not delivered in 10 s:\n%s\n%s", metrics, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := get("/readyz"); code != 200 {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d\n%s", code, stderr.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "local", "*.ndjson"))
+	if len(files) != 2 {
+		t.Errorf("output files %v", files)
 	}
 }

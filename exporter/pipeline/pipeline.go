@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +66,33 @@ type Pipeline struct {
 	log    *slog.Logger
 	m      *metrics
 	enrich *enrich.Enricher
+
+	running  atomic.Bool
+	listedOK atomic.Int64 // unix nanoseconds of the last successful listing
+}
+
+// Healthy reports whether Run is running.
+func (p *Pipeline) Healthy() error {
+	if !p.running.Load() {
+		return errors.New("exporter not running")
+	}
+	return nil
+}
+
+// Ready reports whether the source could be listed lately (within three
+// poll intervals).
+func (p *Pipeline) Ready() error {
+	if err := p.Healthy(); err != nil {
+		return err
+	}
+	last := p.listedOK.Load()
+	if last == 0 {
+		return errors.New("source not listed yet")
+	}
+	if age := time.Since(time.Unix(0, last)); age > 3*p.cfg.PollInterval {
+		return fmt.Errorf("last successful listing of %s was %s ago", p.deps.Source.Name(), age.Round(time.Second))
+	}
+	return nil
 }
 
 // New checks the configuration; it starts nothing.
@@ -191,6 +219,8 @@ func (p *Pipeline) Backfill(ctx context.Context, r source.Range, progress func(S
 // and rewritten objects are found, and hands what is not done, in key order,
 // to the workers. A listing waits while the workers are busy.
 func (p *Pipeline) Run(ctx context.Context) error {
+	p.running.Store(true)
+	defer p.running.Store(false)
 	queue := make(chan source.Object, p.cfg.Workers)
 	var inflight sync.Map // key → struct{}: queued or being processed
 	g, gctx := errgroup.WithContext(ctx)
@@ -239,6 +269,7 @@ func (p *Pipeline) poll(ctx context.Context, queue chan<- source.Object, infligh
 		}
 		return
 	}
+	p.listedOK.Store(time.Now().UnixNano())
 	p.deps.Checkpoint.Forget(p.deps.Source.Name(), since.Add(-time.Hour))
 	name := p.deps.Source.Name()
 	var todo []source.Object

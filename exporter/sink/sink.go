@@ -53,20 +53,38 @@ type Writer interface {
 	Abort()
 }
 
-// Open returns the sink an address names: "stdout", "blackhole" or
-// "file:///folder". w is standard output.
-func Open(addr string, stdout io.Writer) (Sink, error) {
+// Address is a parsed sink address.
+type Address struct {
+	Kind string // stdout, blackhole or file
+	Dir  string // for file
+}
+
+// Parse reads "stdout", "blackhole" or "file:///folder" without opening anything.
+func Parse(addr string) (Address, error) {
 	switch {
-	case addr == "stdout":
-		return NewStdout(stdout), nil
-	case addr == "blackhole":
-		return &Blackhole{}, nil
+	case addr == "stdout" || addr == "blackhole":
+		return Address{Kind: addr}, nil
 	case strings.HasPrefix(addr, "file://"):
 		dir := strings.TrimPrefix(addr, "file://")
 		if dir == "" || !strings.HasPrefix(dir, "/") {
-			return nil, fmt.Errorf("sink %q: want file:///absolute/folder", addr)
+			return Address{}, fmt.Errorf("sink %q: want file:///absolute/folder", addr)
 		}
-		return NewFiles(dir)
+		return Address{Kind: "file", Dir: dir}, nil
 	}
-	return nil, fmt.Errorf("sink %q: want stdout, blackhole or file:///folder", addr)
+	return Address{}, fmt.Errorf("sink %q: want stdout, blackhole or file:///folder", addr)
+}
+
+// Open returns the sink an address names. stdout is standard output.
+func Open(addr string, stdout io.Writer) (Sink, error) {
+	a, err := Parse(addr)
+	if err != nil {
+		return nil, err
+	}
+	switch a.Kind {
+	case "stdout":
+		return NewStdout(stdout), nil
+	case "blackhole":
+		return &Blackhole{}, nil
+	}
+	return NewFiles(a.Dir)
 }
