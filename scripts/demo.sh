@@ -1,70 +1,74 @@
 #!/usr/bin/env bash
-# make demo: the main job on embedded defaults, with no servers. Generates an
-# hour of one host's flow log, then reads it back as v2 lines and as the ECS
-# documents the exporter ships, and summarises what is in it.
+# make demo: the main job on embedded defaults, with no servers. A capture is
+# turned into flow-log objects by the collector, another host's flow logs are
+# generated beside them, and the exporter delivers the whole bucket folder as
+# ECS NDJSON files, exactly once; then a summary of what is in them.
 set -euo pipefail
 bin=${1:-bin/flowlog}
 dir=${2:-.demo}
 
 rm -rf "$dir"
-mkdir -p "$dir"
+mkdir -p "$dir/bucket"
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 
-say "1. An hour of flow logs for host webserver01, one gzip object per 10-minute window"
+say "1. The collector: a capture of host01 (30 minutes, 200,000 packets) into flow-log objects"
+echo "\$ flowlog gen --pcap $dir/host01.pcap --packets 200000 --flows 2000 --objects 3"
+"$bin" gen --pcap "$dir/host01.pcap" --packets 200000 --flows 2000 --objects 3 >/dev/null 2>&1
+echo "\$ flowlog collect --pcap $dir/host01.pcap --out $dir/bucket --name host01"
+"$bin" collect --pcap "$dir/host01.pcap" --out "$dir/bucket" --name host01 | sed 's/^/  /'
+
+say "2. Flow logs of a cloud host, webserver01, as IONOS writes them (generated: accepts and rejects, IPv4 and IPv6)"
 echo "\$ flowlog gen --out $dir/bucket --name webserver01 --objects 6 --records 20000"
-"$bin" gen --out "$dir/bucket" --name webserver01 --objects 6 --records 20000 >"$dir/objects.txt"
-while read -r obj; do
-  printf '  %-45s %6d KiB\n' "$obj" $(( $(stat -c %s "$obj") / 1024 ))
-done <"$dir/objects.txt"
+"$bin" gen --out "$dir/bucket" --name webserver01 --objects 6 --records 20000 >/dev/null 2>&1
+first=$(ls "$dir"/bucket/webserver01-*.log.gz | head -n 1)
+echo "\$ zcat $first | head -3"
+zcat "$first" | awk 'NR <= 3 { print "  " $0 }'
+touch -d '1 minute ago' "$dir"/bucket/*.log.gz # settled: the exporter skips files still being written
 
-first=$(head -n 1 "$dir/objects.txt")
-say "2. The first records of $first"
-echo "\$ flowlog parse --output v2 --header $first | head -4"
-"$bin" parse --output v2 --header "$first" >"$dir/first.v2"
-awk 'NR <= 4' "$dir/first.v2"
+say "3. The exporter: the bucket folder, once, as ECS documents with enrichment"
+range=(--since 2026-01-01T00:00:00Z --until 2026-01-01T01:00:00Z)
+echo "\$ flowlog backfill --source $dir/bucket ${range[*]} --dry-run"
+"$bin" backfill --source "$dir/bucket" "${range[@]}" --dry-run --checkpoint "$dir/checkpoint.json" >"$dir/dry-run.txt"
+awk 'NR <= 4 { print "  " $0 }' "$dir/dry-run.txt"
+echo "  …"
+echo "\$ flowlog backfill --source $dir/bucket ${range[*]} --sink file://\$PWD/$dir/out \\"
+echo "    --local-network 172.17.0.0/16 --local-network 2001:db8:17::/48 --local-network 10.0.0.0/8"
+"$bin" backfill --source "$dir/bucket" "${range[@]}" --sink "file://$PWD/$dir/out" \
+  --local-network 172.17.0.0/16 --local-network 2001:db8:17::/48 --local-network 10.0.0.0/8 \
+  --checkpoint "$dir/checkpoint.json" --log-level warn 2>&1 | sed 's/^/  /'
+echo "\$ ls $dir/out/local"
+ls "$dir/out/local" | awk 'NR <= 3 { print "  " $0 } END { print "  … " NR " files, one per object" }'
+echo "  Run again, the checkpoint says everything is delivered:"
+"$bin" backfill --source "$dir/bucket" "${range[@]}" --sink "file://$PWD/$dir/out" \
+  --checkpoint "$dir/checkpoint.json" --log-level warn 2>&1 | sed 's/^/  /'
 
-say "3. Every object as ECS documents (what Elasticsearch and Logstash get)"
-echo "\$ flowlog parse --output ecs $dir/bucket/*.log.gz > $dir/flows.ecs.ndjson"
-start=$(date +%s.%N)
-"$bin" parse --output ecs "$dir"/bucket/*.log.gz >"$dir/flows.ecs.ndjson"
-end=$(date +%s.%N)
-docs=$(wc -l <"$dir/flows.ecs.ndjson")
-mib=$(( $(stat -c %s "$dir/flows.ecs.ndjson") / 1048576 ))
-awk -v n="$docs" -v m="$mib" -v s="$start" -v e="$end" \
-  'BEGIN { printf "  %d documents, %d MiB, in %.2f s (%.0f records/s, one core, gunzip included)\n", n, m, e-s, n/(e-s) }'
-echo "  One document (a rejected flow):"
-grep -m 1 '"action":"reject"' "$dir/flows.ecs.ndjson" >"$dir/one.json"
+say "4. One document (a rejected flow), as Elasticsearch or Logstash would get it"
+cat "$dir"/out/local/*.ndjson >"$dir/all.ndjson"
+grep -m 1 '"action":"reject"' "$dir/all.ndjson" >"$dir/one.json"
 if command -v python3 >/dev/null; then python3 -m json.tool "$dir/one.json" | sed 's/^/    /'; else sed 's/^/    /' "$dir/one.json"; fi
 
-say "4. What is in the hour"
-"$bin" parse --output v2 "$dir"/bucket/*.log.gz >"$dir/all.v2"
+say "5. What is in the hour"
 awk '
-  { records++ }
-  $14 == "NODATA"   { nodata++ }
-  $14 == "SKIPDATA" { skipdata++ }
-  $13 == "REJECT"   { rejected++ }
+  function field(re,   m) { return match($0, re) ? substr($0, RSTART, RLENGTH) : "" }
+  { docs++ }
+  /"action":"reject"/ { rejected++; p = field("\"destination\":\\{[^}]*\"port\":[0-9]+"); sub(/.*"port":/, "", p); rports[p]++ }
+  /"log_status":"NODATA"/ { nodata++ }
+  /"log_status":"SKIPDATA"/ { skipdata++ }
+  /"log_status":"OK"/ {
+    d = field("\"direction\":\"[a-z]+\""); sub(/.*:"/, "", d); sub(/"$/, "", d)
+    s = field("\"source\":\\{\"ip\":\"[^\"]+\""); sub(/.*"ip":"/, "", s); sub(/"$/, "", s)
+    t = field("\"destination\":\\{\"ip\":\"[^\"]+\""); sub(/.*"ip":"/, "", t); sub(/"$/, "", t)
+    b = field("\"network\":\\{[^}]*\"bytes\":[0-9]+"); sub(/.*"bytes":/, "", b)
+    remote = (d == "outbound") ? t : s
+    if (d == "inbound" || d == "outbound") talk[remote] += b
+  }
   END {
-    printf "  records: %d (NODATA %d, SKIPDATA %d)\n", records, nodata, skipdata
-    printf "  rejected flows: %d\n", rejected
-  }' "$dir/all.v2"
-echo "  most rejected destination ports (flows):"
-awk '$13 == "REJECT" { n[$7]++ } END { for (p in n) printf "%.0f %s\n", n[p], p }' "$dir/all.v2" |
-  sort -rn | awk 'NR <= 5 { printf "    %-6s %6d\n", $2, $1 }'
-echo "  top talkers (remote address, bytes both ways):"
-awk '$14 == "OK" {
-    remote = ($4 ~ /^172\.17\.|^2001:db8:17:1::/) ? $5 : $4
-    bytes[remote] += $10
-  } END { for (h in bytes) printf "%.0f %s\n", bytes[h], h }' "$dir/all.v2" |
-  sort -rn | awk 'NR <= 5 { printf "    %-40s %8.1f MiB\n", $2, $1 / 1048576 }'
+    printf "  documents: %d (NODATA %d, SKIPDATA %d), rejected flows: %d\n", docs, nodata, skipdata, rejected
+    print "  most rejected destination ports (flows):"
+    for (p in rports) printf "%d %s\n", rports[p], p | "sort -rn | head -5 | awk \"{ printf \\\"    %-6s %6d\\\\n\\\", \\$2, \\$1 }\""
+    close("sort -rn | head -5 | awk \"{ printf \\\"    %-6s %6d\\\\n\\\", \\$2, \\$1 }\"")
+    print "  top talkers (remote address, bytes both ways):"
+    for (h in talk) printf "%.0f %s\n", talk[h], h | "sort -rn | head -5 | awk \"{ printf \\\"    %-40s %8.1f MiB\\\\n\\\", \\$2, \\$1 / 1048576 }\""
+  }' "$dir/all.ndjson"
 
-say "5. The collector: a capture file turned into flow-log objects"
-echo "\$ flowlog gen --pcap $dir/trace.pcap --packets 200000 --flows 2000 --objects 3"
-"$bin" gen --pcap "$dir/trace.pcap" --packets 200000 --flows 2000 --objects 3 >/dev/null 2>&1
-echo "\$ flowlog collect --pcap $dir/trace.pcap --out $dir/collected --name host01"
-"$bin" collect --pcap "$dir/trace.pcap" --out "$dir/collected" --name host01 | sed 's/^/  /'
-collected=$(ls "$dir"/collected/*.log.gz | head -n 1)
-echo "\$ zcat $collected | head -3"
-zcat "$collected" | awk 'NR <= 3 { print "  " $0 }'
-echo "  (live: flowlog collect -c configs/collector.yaml captures interfaces, firewall drops become REJECT)"
-
-say "Done. Files are in $dir/; try: $bin parse --help, $bin collect --help"
+say "Done. Files are in $dir/; try: $bin export --help, $bin collect --help, $bin parse --help"
