@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
@@ -12,6 +13,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/flowlog/flowlog/internal/gen"
+	"github.com/flowlog/flowlog/internal/testserver"
 )
 
 // TestMain lets a test run this binary as flowlog itself, in a child
@@ -41,8 +48,9 @@ func child(t *testing.T, args ...string) *exec.Cmd {
 func outputIDs(t *testing.T, dir string) map[string]int {
 	t.Helper()
 	ids := map[string]int{}
-	paths, _ := filepath.Glob(filepath.Join(dir, "local", "*.ndjson"))
-	for _, p := range paths {
+	paths, _ := filepath.Glob(filepath.Join(dir, "*", "*.ndjson"))
+	more, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*.ndjson"))
+	for _, p := range append(paths, more...) {
 		f, err := os.Open(p)
 		if err != nil {
 			t.Fatal(err)
@@ -120,4 +128,74 @@ func TestBackfillKilledIntegration(t *testing.T) {
 			t.Fatalf("record %s delivered %d times", id, n)
 		}
 	}
+}
+
+// TestExportKilledS3Integration kills export, reading from a real MinIO
+// server, with SIGKILL at random moments, then lets it catch up: every
+// record arrives exactly once.
+func TestExportKilledS3Integration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MinIO and kills child processes")
+	}
+	m := testserver.StartMinIO(t)
+	m.CreateBucket("flows")
+	cfg := gen.DefaultConfig()
+	cfg.Name, cfg.Objects, cfg.Records = "web-1", 30, 5000
+	g, err := gen.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := m.Client()
+	for i := range cfg.Objects {
+		if _, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("flows"),
+			Key: aws.String("logs/" + g.Key(i)), Body: bytes.NewReader(g.Object(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	args := []string{"export", "--source", "s3://flows/logs?endpoint=" + m.Endpoint() + "&path_style=true&region=us-east-1",
+		"--sink", "file://" + out, "--checkpoint", filepath.Join(dir, "cp.json"), "--poll", "1s", "--lookback", "87600h", "--listen", ""}
+	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	want := cfg.Objects * cfg.Records
+	for attempt := 0; attempt < 6; attempt++ {
+		cmd := child(t, args...)
+		time.Sleep(time.Duration(300+r.IntN(1500)) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	cmd := child(t, args...)
+	deadline := time.Now().Add(60 * time.Second)
+	for countLines(t, out) < want && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("export after SIGTERM: %v", err)
+	}
+	ids := outputIDs(t, out)
+	if len(ids) != want {
+		t.Errorf("%d distinct records delivered, want %d", len(ids), want)
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Fatalf("record %s delivered %d times", id, n)
+		}
+	}
+}
+
+// countLines counts the lines of the finished NDJSON files under dir.
+func countLines(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	paths, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*.ndjson"))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			n += bytes.Count(b, []byte("\n"))
+		}
+	}
+	return n
 }
