@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flowlog/flowlog/exporter/checkpoint"
 	"github.com/flowlog/flowlog/exporter/sink"
@@ -79,13 +80,26 @@ func TestS3Integration(t *testing.T) {
 	before := readIDs(t, out)
 	put(1, append(g.Object(1), g.Object(1)...)) // rewritten: two gzip members, twice the records
 	waitFor("rewritten object", 7*200)
+	// MinIO down for a while: listings fail, nothing is lost; after it
+	// returns, a new object arrives.
+	m.Stop()
+	deadline := time.Now().Add(15 * time.Second)
+	for testutil.ToFloat64(p.m.listErrors) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if testutil.ToFloat64(p.m.listErrors) == 0 {
+		t.Error("no failed listing counted while MinIO was down")
+	}
+	m.Start()
+	put(7, g.Object(7))
+	waitFor("object after an outage", 8*200)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	after := readIDs(t, out)
-	if len(after) != 7*200 {
-		t.Errorf("%d distinct ids, want %d", len(after), 7*200)
+	if len(after) != 8*200 {
+		t.Errorf("%d distinct ids, want %d", len(after), 8*200)
 	}
 	gone := 0
 	for id := range before {
@@ -96,8 +110,8 @@ func TestS3Integration(t *testing.T) {
 	if gone != 200 {
 		t.Errorf("%d ids of the rewritten object's old version are gone, want all 200 replaced", gone)
 	}
-	if cp.Count(src.Name()) != 6 {
-		t.Errorf("checkpoint holds %d objects, want 6", cp.Count(src.Name()))
+	if cp.Count(src.Name()) != 7 {
+		t.Errorf("checkpoint holds %d objects, want 7", cp.Count(src.Name()))
 	}
 
 	// Backfill of 00:20 to 00:40 reads the objects of windows 1, 2, 3 (ends 00:20, 00:30, 00:40).
