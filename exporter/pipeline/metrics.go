@@ -13,7 +13,7 @@ import (
 type metrics struct {
 	listed, done, failed, damaged, listErrors prometheus.Counter
 	bytes, recordsIn, rejected                prometheus.Counter
-	recordsOut                                []prometheus.Counter // by sink, in Deps.Sinks order
+	recordsOut, sinkRejected                  []prometheus.Counter // by sink, in Deps.Sinks order
 
 	mu     sync.Mutex
 	oldest time.Time // time of the oldest object not done at the last listing
@@ -35,12 +35,15 @@ func newMetrics(reg prometheus.Registerer, sinks []sink.Sink) (*metrics, error) 
 	m.rejected = counter("records_rejected_total", "Lines that did not parse as records.")
 	out := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "flowlog", Subsystem: "exporter",
 		Name: "records_out_total", Help: "Records a sink confirmed."}, []string{"sink"})
+	rej := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "flowlog", Subsystem: "exporter",
+		Name: "records_sink_rejected_total", Help: "Records a sink refused for good (written to the dead letters)."}, []string{"sink"})
 	for _, s := range sinks {
 		m.recordsOut = append(m.recordsOut, out.WithLabelValues(s.Name()))
+		m.sinkRejected = append(m.sinkRejected, rej.WithLabelValues(s.Name()))
 	}
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "flowlog", Subsystem: "exporter", Name: "lag_seconds",
 		Help: "Age of the oldest object not yet delivered, as of the last listing; 0 when all are done."}, m.lag)
-	for _, c := range []prometheus.Collector{m.listed, m.done, m.failed, m.damaged, m.listErrors, m.bytes, m.recordsIn, m.rejected, out, lag} {
+	for _, c := range []prometheus.Collector{m.listed, m.done, m.failed, m.damaged, m.listErrors, m.bytes, m.recordsIn, m.rejected, out, rej, lag} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -310,6 +310,7 @@ func (p *Pipeline) newWorker() *worker {
 
 type result struct {
 	records, rejected int64
+	sinkRejects       []int64 // by sink: documents refused for good
 }
 
 func (w *worker) processWithRetry(ctx context.Context, o source.Object, attempts int) (result, error) {
@@ -356,6 +357,7 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 		}
 		w.ws = append(w.ws, sw)
 	}
+	res.sinkRejects = make([]int64, len(w.ws))
 	ids := recordid.ForObject(o.Bucket, o.Key, o.ETag)
 	objName := o.Key
 	if o.Bucket != "" {
@@ -403,14 +405,15 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 		w.batch.Docs = w.enc.AppendECS(w.batch.Docs, rec, &w.extra)
 		w.batch.Docs = append(w.batch.Docs, '\n')
 		w.batch.Ends = append(w.batch.Ends, len(w.batch.Docs))
+		w.batch.Lines = append(w.batch.Lines, rd.Line())
 		res.records++
 		if w.batch.Len() >= p.cfg.BatchDocs {
-			if err := w.flush(ctx); err != nil {
+			if err := w.flush(ctx, letters, &res); err != nil {
 				return res, err
 			}
 		}
 	}
-	if err := w.flush(ctx); err != nil {
+	if err := w.flush(ctx, letters, &res); err != nil {
 		return res, err
 	}
 	for i, sw := range w.ws {
@@ -431,7 +434,8 @@ func (w *worker) process(ctx context.Context, o source.Object) (res result, err 
 	p.m.recordsIn.Add(float64(res.records))
 	p.m.rejected.Add(float64(res.rejected))
 	for i := range p.deps.Sinks {
-		p.m.recordsOut[i].Add(float64(res.records))
+		p.m.recordsOut[i].Add(float64(res.records - res.sinkRejects[i]))
+		p.m.sinkRejected[i].Add(float64(res.sinkRejects[i]))
 	}
 	p.log.Debug("object delivered", "key", o.Key, "records", res.records, "rejected", res.rejected, "took", time.Since(start))
 	return res, nil
@@ -458,12 +462,26 @@ func lineOf(err error) int {
 	return 0
 }
 
-func (w *worker) flush(ctx context.Context) error {
+// flush hands the batch to every sink. Documents a sink refuses for good
+// go to the dead letters with the sink's reason.
+func (w *worker) flush(ctx context.Context, letters *deadletter.Letters, res *result) error {
 	if w.batch.Len() == 0 {
 		return nil
 	}
 	for i, sw := range w.ws {
-		if err := sw.Write(ctx, &w.batch); err != nil {
+		err := sw.Write(ctx, &w.batch)
+		var re *sink.RejectError
+		if errors.As(err, &re) {
+			name := w.p.deps.Sinks[i].Name()
+			for _, r := range re.Rejects {
+				if r.Doc >= 0 && r.Doc < len(w.batch.Lines) {
+					letters.Add(w.batch.Lines[r.Doc], "sink "+name+": "+r.Reason)
+				}
+			}
+			res.sinkRejects[i] += int64(len(re.Rejects))
+			err = nil
+		}
+		if err != nil {
 			return fmt.Errorf("sink %s: %w", w.p.deps.Sinks[i].Name(), err)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/flowlog/flowlog/exporter/checkpoint"
 	"github.com/flowlog/flowlog/exporter/deadletter"
 	"github.com/flowlog/flowlog/exporter/sink"
@@ -320,5 +322,64 @@ func TestDeadLetters(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[0], `"line":3,"reason":"object web-1-1767226200.log line 3: field srcaddr`) ||
 		!strings.Contains(lines[1], `"line":4`) || !strings.Contains(lines[1], "dstport") {
 		t.Errorf("dead letters:\n%s", letters)
+	}
+}
+
+// pickySink refuses documents of TCP port 22 for good.
+type pickySink struct{ sink.Sink }
+
+func (p pickySink) Open(ctx context.Context, o sink.Object) (sink.Writer, error) {
+	w, err := p.Sink.Open(ctx, o)
+	return pickyWriter{w}, err
+}
+
+type pickyWriter struct{ sink.Writer }
+
+func (w pickyWriter) Write(ctx context.Context, b *sink.Batch) error {
+	var keep sink.Batch
+	var re sink.RejectError
+	for i := range b.Len() {
+		doc := b.Doc(i)
+		if bytes.Contains(doc, []byte(`"destination":{"ip":"10.0.0.2","address":"10.0.0.2","port":22}`)) {
+			re.Rejects = append(re.Rejects, sink.Reject{Doc: i, Reason: "mapper_parsing_exception: port 22 is not welcome"})
+			continue
+		}
+		keep.Docs = append(keep.Docs, doc...)
+		keep.Ends = append(keep.Ends, len(keep.Docs))
+	}
+	if err := w.Writer.Write(ctx, &keep); err != nil {
+		return err
+	}
+	if len(re.Rejects) > 0 {
+		return &re
+	}
+	return nil
+}
+
+func TestSinkRejectsGoToDeadLetters(t *testing.T) {
+	in, dl, state := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "state.json")
+	obj := filepath.Join(in, "web-1-1767226200.log")
+	os.WriteFile(obj, []byte("2 1 eni-1 10.0.0.1 10.0.0.2 1000 443 6 1 40 1767225600 1767225601 ACCEPT OK\n"+
+		"2 1 eni-1 10.0.0.1 10.0.0.2 1000 22 6 1 40 1767225600 1767225601 ACCEPT OK\n"+
+		"2 1 eni-1 10.0.0.1 10.0.0.2 1000 80 6 1 40 1767225600 1767225601 ACCEPT OK\n"), 0o644)
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(obj, old, old)
+	d, _ := deadletter.New(dl)
+	var out bytes.Buffer
+	p := newPipeline(t, in, []sink.Sink{pickySink{sink.NewStdout(&out)}}, state)
+	p.deps.DeadLetter = d
+	st, err := p.Backfill(context.Background(), source.Range{}, nil)
+	if err != nil || st.Objects != 1 {
+		t.Fatalf("%+v, %v: want the object done despite the rejected record", st, err)
+	}
+	if n := bytes.Count(out.Bytes(), []byte("\n")); n != 2 {
+		t.Errorf("%d documents delivered, want 2", n)
+	}
+	letters, _ := os.ReadFile(d.Path("", "web-1-1767226200.log"))
+	if !bytes.Contains(letters, []byte(`"line":2,"reason":"sink stdout: mapper_parsing_exception: port 22 is not welcome"`)) {
+		t.Errorf("dead letters: %s", letters)
+	}
+	if got := testutil.ToFloat64(p.m.sinkRejected[0]); got != 1 {
+		t.Errorf("records_sink_rejected_total = %v, want 1", got)
 	}
 }

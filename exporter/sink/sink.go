@@ -22,8 +22,18 @@ type Object struct {
 
 // Batch is a run of NDJSON documents, each ending with "\n".
 type Batch struct {
-	Docs []byte
-	Ends []int // end offset in Docs of each document
+	Docs  []byte
+	Ends  []int // end offset in Docs of each document
+	Lines []int // line of the object each document comes from
+}
+
+// Doc returns document i, with its line end.
+func (b *Batch) Doc(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = b.Ends[i-1]
+	}
+	return b.Docs[start:b.Ends[i]]
 }
 
 // Len returns the number of documents.
@@ -33,6 +43,25 @@ func (b *Batch) Len() int { return len(b.Ends) }
 func (b *Batch) Reset() {
 	b.Docs = b.Docs[:0]
 	b.Ends = b.Ends[:0]
+	b.Lines = b.Lines[:0]
+}
+
+// Reject is one document a sink refused for good (a mapping conflict, a
+// document too large): retrying cannot deliver it.
+type Reject struct {
+	Doc    int // index in the batch
+	Reason string
+}
+
+// RejectError is returned by Write when the sink took the batch except the
+// documents listed, which it refused for good. The exporter writes those to
+// the dead-letter folder; the object is then done, not retried forever.
+type RejectError struct {
+	Rejects []Reject
+}
+
+func (e *RejectError) Error() string {
+	return fmt.Sprintf("%d documents rejected for good, first: %s", len(e.Rejects), e.Rejects[0].Reason)
 }
 
 // Sink delivers documents somewhere.
@@ -45,7 +74,8 @@ type Sink interface {
 
 // Writer receives the documents of one object, in order.
 type Writer interface {
-	// Write delivers a batch; it may keep b only until it returns.
+	// Write delivers a batch; it may keep b only until it returns. A
+	// *RejectError says the rest of the batch was taken.
 	Write(ctx context.Context, b *Batch) error
 	// Commit returns once every document written is durable.
 	Commit(ctx context.Context) error
