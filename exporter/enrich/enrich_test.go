@@ -167,6 +167,24 @@ func TestFillDoesNotAllocate(t *testing.T) {
 	}
 }
 
+func TestInterfacesYAML(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "interfaces.yaml")
+	os.WriteFile(path, []byte("- id: eni-9\n  name: ens3\n  vm: db01\n  data_center: de/txl\n  tags: [db, \"pci\"]\n"), 0o600)
+	cfg := DefaultConfig()
+	cfg.Interfaces = path
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := doc(t, e.NewFiller(), "2 1 eni-9 10.0.0.1 10.0.0.2 1 5432 6 1 40 1700000000 1700000060 ACCEPT OK")
+	if d["host.name"] != "db01" || d["labels.interface_name"] != "ens3" || d["labels.data_center"] != "de/txl" || d["network.protocol"] != "postgresql" {
+		t.Errorf("%v", d)
+	}
+	if tags, ok := d["tags"].([]any); !ok || len(tags) != 2 || tags[1] != "pci" {
+		t.Errorf("tags = %v", d["tags"])
+	}
+}
+
 func TestClass(t *testing.T) {
 	for addr, want := range map[string]string{"8.8.8.8": "public", "10.1.1.1": "private", "192.168.0.1": "private",
 		"172.16.0.1": "private", "100.64.1.1": "shared", "127.0.0.1": "loopback", "169.254.1.1": "link-local",

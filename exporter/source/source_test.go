@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,8 +89,9 @@ func TestBucketPrefixesIntegration(t *testing.T) {
 		{"AWSLogs/111/vpcflowlogs/eu-central-1", []string{"AWSLogs/111/vpcflowlogs/eu-central-1/2024/05/02/"}, []string{keys[1]}},
 		{"logs", []string{"logs/AWSLogs/aws-account-id=222/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/month=05/day=02/"}, []string{keys[5]}},
 		{"ionos", []string{"ionos/"}, []string{keys[6]}},
+		{"ionos,AWSLogs/111/vpcflowlogs/us-east-1", []string{"ionos/", "AWSLogs/111/vpcflowlogs/us-east-1/2024/05/02/"}, []string{keys[3], keys[6]}},
 	} {
-		b := NewBucket(client, "aws", c.prefix)
+		b := NewBucket(client, "aws", strings.Split(c.prefix, ",")...)
 		prefixes, err := b.Prefixes(context.Background(), may2)
 		if err != nil {
 			t.Fatal(err)
