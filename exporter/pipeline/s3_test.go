@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -137,5 +139,69 @@ func TestS3Integration(t *testing.T) {
 	st, err := bf.Backfill(context.Background(), r, nil)
 	if docs, _ := bh.Counts(); err != nil || st.Objects != 3 || docs != 4*200 {
 		t.Errorf("backfill: %+v, %d documents, %v; want 3 objects, 800 documents", st, docs, err)
+	}
+}
+
+// TestS3SamplesIntegration delivers AWS-, IONOS- and IBM-style objects from
+// MinIO in one backfill: every record of each arrives, with its format's fields.
+func TestS3SamplesIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a MinIO server")
+	}
+	m := testserver.StartMinIO(t)
+	m.CreateBucket("samples")
+	client := m.Client()
+	gz := func(data []byte) []byte {
+		var b bytes.Buffer
+		w := gzip.NewWriter(&b)
+		w.Write(data)
+		w.Close()
+		return b.Bytes()
+	}
+	read := func(path string) []byte {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	objects := map[string][]byte{
+		"AWSLogs/123456789012/vpcflowlogs/eu-central-1/2024/05/01/123456789012_vpcflowlogs_eu-central-1_fl-1_20240501T1200Z_ab.log.gz": gz(read("../../parser/testdata/aws-custom-header.log")),
+		"ionos/webserver01-1629810635.log.gz": read("../../parser/testdata/ionos-webserver01-1629810635.log.gz"),
+		"ibm_vpc_flowlogs_v1/account=4f2c/region=eu-de/vnic-id=02b7/stream-id=20260302T100000Z/00000000.gz": gz(read("../ibm/testdata/vnic.json")),
+	}
+	for k, body := range objects {
+		if _, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("samples"), Key: aws.String(k), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := t.TempDir()
+	files, _ := sink.NewFiles(out)
+	cp, _ := checkpoint.Open(filepath.Join(t.TempDir(), "cp.json"))
+	p, err := New(DefaultConfig(), Deps{Source: source.NewBucket(client, "samples"), Sinks: []sink.Sink{files}, Checkpoint: cp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Backfill(context.Background(), source.Range{Since: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, nil)
+	if err != nil || st.Objects != 3 {
+		t.Fatalf("%+v, %v", st, err)
+	}
+	for _, c := range []struct {
+		file, contains string
+		docs           int
+	}{
+		{"AWSLogs/123456789012/vpcflowlogs/eu-central-1/2024/05/01/123456789012_vpcflowlogs_eu-central-1_fl-1_20240501T1200Z_ab.ndjson", `"cloud":{"instance":{"id":"i-01234567890123456"}`, -1},
+		{"ionos/webserver01-1629810635.ndjson", `"flowlog":{"version":2`, -1},
+		{"ibm_vpc_flowlogs_v1/account=4f2c/region=eu-de/vnic-id=02b7/stream-id=20260302T100000Z/00000000.ndjson", `"direction":"ingress"`, 5},
+	} {
+		data, err := os.ReadFile(filepath.Join(out, "samples", filepath.FromSlash(c.file)))
+		if err != nil {
+			t.Errorf("%s: %v", c.file, err)
+			continue
+		}
+		n := bytes.Count(data, []byte("\n"))
+		if n == 0 || (c.docs >= 0 && n != c.docs) || !bytes.Contains(data, []byte(c.contains)) {
+			t.Errorf("%s: %d documents, contains %q: %v", c.file, n, c.contains, bytes.Contains(data, []byte(c.contains)))
+		}
 	}
 }

@@ -55,7 +55,7 @@ func TestFolder(t *testing.T) {
 }
 
 // TestBucketPrefixesIntegration checks that a bounded range over AWS layouts
-// lists only the day folders of the range.
+// lists only the days of the range, and everything beside AWSLogs whole.
 func TestBucketPrefixesIntegration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a MinIO server")
@@ -84,12 +84,13 @@ func TestBucketPrefixesIntegration(t *testing.T) {
 		wantPrefixes []string
 		wantKeys     []string
 	}{
-		{"", []string{"AWSLogs/111/vpcflowlogs/eu-central-1/2024/05/02/", "AWSLogs/111/vpcflowlogs/us-east-1/2024/05/02/"},
-			[]string{keys[1], keys[3]}},
-		{"AWSLogs/111/vpcflowlogs/eu-central-1", []string{"AWSLogs/111/vpcflowlogs/eu-central-1/2024/05/02/"}, []string{keys[1]}},
-		{"logs", []string{"logs/AWSLogs/aws-account-id=222/aws-service=vpcflowlogs/aws-region=eu-west-1/year=2024/month=05/day=02/"}, []string{keys[5]}},
+		{"", []string{"AWSLogs/111/vpcflowlogs/eu-central-1/ (2024/05/02…2024/05/03/)", "AWSLogs/111/vpcflowlogs/us-east-1/ (2024/05/02…2024/05/03/)",
+			" (objects directly in it)", "ionos/", "logs/"},
+			[]string{keys[1], keys[3], keys[6], keys[5]}},
+		{"AWSLogs/111/vpcflowlogs/eu-central-1", []string{"AWSLogs/111/vpcflowlogs/eu-central-1/ (2024/05/02…2024/05/03/)"}, []string{keys[1]}},
+		{"logs", []string{"logs/AWSLogs/aws-account-id=222/aws-service=vpcflowlogs/aws-region=eu-west-1/ (year=2024/month=05/day=02…year=2024/month=05/day=03/)", "logs/ (objects directly in it)"}, []string{keys[5]}},
 		{"ionos", []string{"ionos/"}, []string{keys[6]}},
-		{"ionos,AWSLogs/111/vpcflowlogs/us-east-1", []string{"ionos/", "AWSLogs/111/vpcflowlogs/us-east-1/2024/05/02/"}, []string{keys[3], keys[6]}},
+		{"ionos,AWSLogs/111/vpcflowlogs/us-east-1", []string{"ionos/", "AWSLogs/111/vpcflowlogs/us-east-1/ (2024/05/02…2024/05/03/)"}, []string{keys[3], keys[6]}},
 	} {
 		b := NewBucket(client, "aws", strings.Split(c.prefix, ",")...)
 		prefixes, err := b.Prefixes(context.Background(), may2)
