@@ -77,15 +77,7 @@ func TestBackfillKilledIntegration(t *testing.T) {
 		t.Skip("runs and kills child processes")
 	}
 	dir := t.TempDir()
-	bucket, out, cp := filepath.Join(dir, "bucket"), filepath.Join(dir, "out"), filepath.Join(dir, "cp.json")
-	if _, stderr, code := flowlog(t, "", "gen", "--out", bucket, "--objects", "40", "--records", "5000"); code != 0 {
-		t.Fatal(stderr)
-	}
-	old := time.Now().Add(-time.Minute)
-	paths, _ := filepath.Glob(filepath.Join(bucket, "*.log.gz"))
-	for _, p := range paths {
-		os.Chtimes(p, old, old)
-	}
+	bucket, out, cp := genSettled(t, dir, 40, 5000), filepath.Join(dir, "out"), filepath.Join(dir, "cp.json")
 	args := []string{"backfill", "--source", bucket, "--since", "2026-01-01", "--until", "2026-01-02",
 		"--sink", "file://" + out, "--checkpoint", cp, "--workers", "2"}
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))

@@ -8,15 +8,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-func TestBackfill(t *testing.T) {
-	dir := t.TempDir()
+// genSettled writes objects with flowlog gen into dir/bucket and dates
+// them a minute back, so that folder sources take them as complete.
+func genSettled(t *testing.T, dir string, objects, records int) string {
+	t.Helper()
 	bucket := filepath.Join(dir, "bucket")
-	if _, stderr, code := flowlog(t, "", "gen", "--out", bucket, "--objects", "6", "--records", "100"); code != 0 {
+	if _, stderr, code := flowlog(t, "", "gen", "--out", bucket, "--objects", strconv.Itoa(objects), "--records", strconv.Itoa(records)); code != 0 {
 		t.Fatal(stderr)
 	}
 	old := time.Now().Add(-time.Minute)
@@ -24,6 +27,12 @@ func TestBackfill(t *testing.T) {
 	for _, p := range paths {
 		os.Chtimes(p, old, old)
 	}
+	return bucket
+}
+
+func TestBackfill(t *testing.T) {
+	dir := t.TempDir()
+	bucket := genSettled(t, dir, 6, 100)
 	cp := filepath.Join(dir, "cp.json")
 	out := filepath.Join(dir, "out")
 	args := []string{"backfill", "--source", bucket, "--since", "2026-01-01T00:20:00Z", "--until", "2026-01-01T00:40:00Z", "--checkpoint", cp}
@@ -91,15 +100,7 @@ func TestExportConfigCheck(t *testing.T) {
 // /readyz and /metrics on the way.
 func TestExportServes(t *testing.T) {
 	dir := t.TempDir()
-	bucket, out := filepath.Join(dir, "bucket"), filepath.Join(dir, "out")
-	if _, stderr, code := flowlog(t, "", "gen", "--out", bucket, "--objects", "2", "--records", "100"); code != 0 {
-		t.Fatal(stderr)
-	}
-	old := time.Now().Add(-time.Minute)
-	paths, _ := filepath.Glob(filepath.Join(bucket, "*.log.gz"))
-	for _, p := range paths {
-		os.Chtimes(p, old, old)
-	}
+	bucket, out := genSettled(t, dir, 2, 100), filepath.Join(dir, "out")
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
