@@ -27,15 +27,16 @@ import (
 // Config is one exporter: a source, its sinks, and how to get from one to
 // the other.
 type Config struct {
-	Listen     string        `yaml:"listen"`      // /metrics, /healthz, /readyz; "" turns it off
-	Checkpoint string        `yaml:"checkpoint"`  // state file; default one per source under ~/.local/state/flowlog
-	DeadLetter string        `yaml:"dead_letter"` // folder for rejected lines; "" keeps only logs and counts
-	Workers    int           `yaml:"workers"`
-	Poll       time.Duration `yaml:"poll"`
-	LookBack   time.Duration `yaml:"lookback"`
-	Source     SourceConfig  `yaml:"source"`
-	Sinks      []string      `yaml:"sinks"` // file:///folder, stdout, blackhole
-	Enrich     enrich.Config `yaml:"enrich"`
+	Listen     string         `yaml:"listen"`      // /metrics, /healthz, /readyz; "" turns it off
+	Checkpoint string         `yaml:"checkpoint"`  // state file; default one per source under ~/.local/state/flowlog
+	DeadLetter string         `yaml:"dead_letter"` // folder for rejected lines; "" keeps only logs and counts
+	Workers    int            `yaml:"workers"`
+	Poll       time.Duration  `yaml:"poll"`
+	LookBack   time.Duration  `yaml:"lookback"`
+	Source     SourceConfig   `yaml:"source"`  // one source…
+	Sources    []SourceConfig `yaml:"sources"` // …or several, each with its own pipeline
+	Sinks      []string       `yaml:"sinks"`   // file:///folder, stdout, blackhole
+	Enrich     enrich.Config  `yaml:"enrich"`
 	Limits     struct {
 		MaxLineBytes   config.ByteSize `yaml:"max_line_bytes"`
 		MaxObjectBytes config.ByteSize `yaml:"max_object_bytes"`
@@ -70,17 +71,26 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
+// AllSources returns source and sources together.
+func (c *Config) AllSources() []SourceConfig {
+	var all []SourceConfig
+	if c.Source.URL != "" || len(c.Sources) == 0 {
+		all = append(all, c.Source)
+	}
+	return append(all, c.Sources...)
+}
+
 // Validate names the first field that is wrong.
 func (c *Config) Validate() error {
-	loc, err := objstore.ParseLocation(c.Source.URL)
-	if err != nil {
-		return fmt.Errorf("source.url: %w", err)
+	if c.Source.URL != "" || len(c.Sources) == 0 {
+		if err := c.Source.validate(); err != nil {
+			return fmt.Errorf("source%w", err)
+		}
 	}
-	if !loc.IsS3() && (len(c.Source.Prefixes) > 0 || c.Source.Endpoint != "" || c.Source.AccessKeyID != "" || c.Source.RoleARN != "") {
-		return errors.New("source: prefixes, endpoint, keys and role_arn apply to s3:// sources only")
-	}
-	if err := c.Source.S3Config.Validate(); err != nil {
-		return fmt.Errorf("source: %w", err)
+	for i := range c.Sources {
+		if err := c.Sources[i].validate(); err != nil {
+			return fmt.Errorf("sources[%d]%w", i, err)
+		}
 	}
 	if len(c.Sinks) == 0 {
 		return errors.New("sinks: at least one sink is required (file:///folder, stdout or blackhole)")
@@ -106,6 +116,21 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// validate checks one source; errors start with "." or ":" to follow its name.
+func (s *SourceConfig) validate() error {
+	loc, err := objstore.ParseLocation(s.URL)
+	if err != nil {
+		return fmt.Errorf(".url: %w", err)
+	}
+	if !loc.IsS3() && (len(s.Prefixes) > 0 || s.Endpoint != "" || s.AccessKeyID != "" || s.RoleARN != "") {
+		return errors.New(": prefixes, endpoint, keys and role_arn apply to s3:// sources only")
+	}
+	if err := s.S3Config.Validate(); err != nil {
+		return fmt.Errorf(": %w", err)
+	}
+	return nil
+}
+
 func (c *Config) parserOptions() parser.Options {
 	return parser.Options{MaxLineBytes: int(c.Limits.MaxLineBytes), MaxBytes: int64(c.Limits.MaxObjectBytes)}
 }
@@ -121,7 +146,7 @@ func (c *Config) PipelineConfig() pipeline.Config {
 
 // Parts are the opened pieces of an exporter.
 type Parts struct {
-	Source     source.Source
+	Sources    []source.Source
 	Sinks      []sink.Sink
 	Checkpoint *checkpoint.Store
 	DeadLetter *deadletter.Dir
@@ -132,21 +157,14 @@ type Parts struct {
 // the stdout sink writes.
 func (c *Config) Open(ctx context.Context, kind string, stdout io.Writer) (Parts, error) {
 	var p Parts
-	loc, err := objstore.ParseLocation(c.Source.URL)
-	if err != nil {
-		return p, fmt.Errorf("source.url: %w", err)
-	}
-	if loc.IsS3() {
-		client, err := objstore.NewS3Client(ctx, c.Source.S3Config)
+	var names []string
+	for _, sc := range c.AllSources() {
+		src, err := sc.open(ctx)
 		if err != nil {
-			return p, fmt.Errorf("source: %w", err)
+			return p, err
 		}
-		p.Source = source.NewBucket(client, loc.Bucket, append([]string{loc.Prefix}, c.Source.Prefixes...)...)
-	} else {
-		if fi, err := os.Stat(loc.Dir); err != nil || !fi.IsDir() {
-			return p, fmt.Errorf("source.url: %s is not a folder", loc.Dir)
-		}
-		p.Source = source.NewFolder(loc.Dir)
+		p.Sources = append(p.Sources, src)
+		names = append(names, src.Name())
 	}
 	for i, s := range c.Sinks {
 		sk, err := sink.Open(s, stdout)
@@ -157,8 +175,9 @@ func (c *Config) Open(ctx context.Context, kind string, stdout io.Writer) (Parts
 	}
 	path := c.Checkpoint
 	if path == "" {
-		path = DefaultCheckpoint(kind, p.Source.Name())
+		path = DefaultCheckpoint(kind, strings.Join(names, "+"))
 	}
+	var err error
 	if p.Checkpoint, err = checkpoint.Open(path); err != nil {
 		return p, err
 	}
@@ -168,6 +187,25 @@ func (c *Config) Open(ctx context.Context, kind string, stdout io.Writer) (Parts
 		}
 	}
 	return p, nil
+}
+
+// open opens one source.
+func (s *SourceConfig) open(ctx context.Context) (source.Source, error) {
+	loc, err := objstore.ParseLocation(s.URL)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", s.URL, err)
+	}
+	if !loc.IsS3() {
+		if fi, err := os.Stat(loc.Dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("source.url: %s is not a folder", loc.Dir)
+		}
+		return source.NewFolder(loc.Dir), nil
+	}
+	client, err := objstore.NewS3Client(ctx, s.S3Config)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", s.URL, err)
+	}
+	return source.NewBucket(client, loc.Bucket, append([]string{loc.Prefix}, s.Prefixes...)...), nil
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -1,6 +1,8 @@
 package exporter
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,5 +47,26 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := Load(path); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: err = %v, want %q", c.yaml, err, c.want)
 		}
+	}
+}
+
+func TestSeveralSources(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	path := filepath.Join(t.TempDir(), "e.yaml")
+	os.WriteFile(path, []byte("sources:\n  - {url: "+a+"}\n  - {url: "+b+"}\nsinks: [blackhole]\ncheckpoint: "+filepath.Join(t.TempDir(), "cp.json")+"\n"), 0o600)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := c.Open(context.Background(), "export", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parts.Sources) != 2 || parts.Sources[0].Name() != a || parts.Sources[1].Name() != b {
+		t.Errorf("sources: %v", parts.Sources)
+	}
+	os.WriteFile(path, []byte("sources:\n  - {url: "+a+"}\n  - {url: 'ftp://x'}\nsinks: [blackhole]\n"), 0o600)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "sources[1].url:") {
+		t.Errorf("bad second source: %v", err)
 	}
 }

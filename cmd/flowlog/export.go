@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -84,6 +85,35 @@ func (o *exportOptions) configure(cmd *cobra.Command, kind string) (exporter.Con
 	return cfg, nil
 }
 
+func sourceURLs(cfg *exporter.Config) string {
+	var urls []string
+	for _, sc := range cfg.AllSources() {
+		urls = append(urls, sc.URL)
+	}
+	return strings.Join(urls, ", ")
+}
+
+// pipelines builds one pipeline per source; reg may be nil.
+func pipelines(cfg *exporter.Config, parts exporter.Parts, log *slog.Logger, reg prometheus.Registerer) ([]*pipeline.Pipeline, error) {
+	var out []*pipeline.Pipeline
+	for _, src := range parts.Sources {
+		p, err := pipeline.New(cfg.PipelineConfig(), pipeline.Deps{Logger: log, Registerer: reg, Source: src,
+			Sinks: parts.Sinks, Checkpoint: parts.Checkpoint, DeadLetter: parts.DeadLetter})
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func closeAll(pipes []*pipeline.Pipeline) {
+	for _, p := range pipes {
+		p.Close()
+	}
+}
+
 // open validates cfg and opens its parts.
 func open(cmd *cobra.Command, s streams, kind string, cfg *exporter.Config) (exporter.Parts, error) {
 	if err := cfg.Validate(); err != nil {
@@ -147,7 +177,7 @@ Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts).`,
 					return usageError("export: %v", flagWords(err))
 				}
 				fmt.Fprintf(s.out, "configuration OK: %s → %s, %d workers, poll %s, lookback %s\n",
-					cfg.Source.URL, strings.Join(cfg.Sinks, ", "), cfg.Workers, cfg.Poll, cfg.LookBack)
+					sourceURLs(&cfg), strings.Join(cfg.Sinks, ", "), cfg.Workers, cfg.Poll, cfg.LookBack)
 				return nil
 			}
 			parts, err := open(cmd, s, "export", &cfg)
@@ -156,18 +186,30 @@ Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts).`,
 			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			p, err := pipeline.New(cfg.PipelineConfig(), pipeline.Deps{Logger: log, Registerer: reg, Source: parts.Source,
-				Sinks: parts.Sinks, Checkpoint: parts.Checkpoint, DeadLetter: parts.DeadLetter})
+			pipes, err := pipelines(&cfg, parts, log, reg)
 			if err != nil {
 				return usageError("export: %v", err)
 			}
-			defer p.Close()
-			log.Info("exporting", "source", parts.Source.Name(), "sinks", strings.Join(cfg.Sinks, ","), "checkpoint", parts.Checkpoint.Path(),
-				"poll", cfg.Poll, "lookback", cfg.LookBack)
+			defer closeAll(pipes)
 			g, gctx := errgroup.WithContext(cmd.Context())
-			g.Go(func() error { return p.Run(gctx) })
+			for i, p := range pipes {
+				log.Info("exporting", "source", parts.Sources[i].Name(), "sinks", strings.Join(cfg.Sinks, ","),
+					"checkpoint", parts.Checkpoint.Path(), "poll", cfg.Poll, "lookback", cfg.LookBack)
+				g.Go(func() error { return p.Run(gctx) })
+			}
 			if cfg.Listen != "" {
-				srv := &ops.Server{Addr: cfg.Listen, Gatherer: reg, Health: p.Healthy, Ready: p.Ready, Logger: log}
+				all := func(check func(*pipeline.Pipeline) error) func() error {
+					return func() error {
+						for _, p := range pipes {
+							if err := check(p); err != nil {
+								return err
+							}
+						}
+						return nil
+					}
+				}
+				srv := &ops.Server{Addr: cfg.Listen, Gatherer: reg, Logger: log,
+					Health: all((*pipeline.Pipeline).Healthy), Ready: all((*pipeline.Pipeline).Ready)}
 				g.Go(func() error { return srv.Run(gctx) })
 			}
 			if err := g.Wait(); err != nil {
@@ -232,47 +274,57 @@ Exit status: 0 all delivered, 2 usage error or objects left undelivered.`,
 				if err := cfg.Validate(); err != nil {
 					return usageError("backfill: %v", flagWords(err))
 				}
-				fmt.Fprintf(s.out, "configuration OK: %s → %s\n", cfg.Source.URL, strings.Join(cfg.Sinks, ", "))
+				fmt.Fprintf(s.out, "configuration OK: %s → %s\n", sourceURLs(&cfg), strings.Join(cfg.Sinks, ", "))
 				return nil
 			}
 			parts, err := open(cmd, s, "backfill", &cfg)
 			if err != nil {
 				return err
 			}
-			p, err := pipeline.New(cfg.PipelineConfig(), pipeline.Deps{Logger: log, Source: parts.Source, Sinks: parts.Sinks,
-				Checkpoint: parts.Checkpoint, DeadLetter: parts.DeadLetter})
+			pipes, err := pipelines(&cfg, parts, log, nil)
 			if err != nil {
 				return usageError("backfill: %v", err)
 			}
-			defer p.Close()
-			src, cp := parts.Source, parts.Checkpoint
-			todo, done, err := p.Plan(cmd.Context(), r)
-			if err != nil {
-				return errf("%v", err)
-			}
-			var total int64
-			for _, ob := range todo {
-				total += ob.Size
-			}
-			if dryRun {
-				fmt.Fprintf(s.out, "%d objects, %s to read from %s (%s to %s); %d already delivered (checkpoint %s)\n",
-					len(todo), humanBytes(total), src.Name(), r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), done, cp.Path())
-				if pl, ok := src.(prefixLister); ok {
-					if prefixes, err := pl.Prefixes(cmd.Context(), r); err == nil {
-						fmt.Fprintf(s.out, "listed: %s\n", strings.Join(prefixes, " "))
-					}
+			defer closeAll(pipes)
+			cp := parts.Checkpoint
+			failed := 0
+			for i, p := range pipes {
+				src := parts.Sources[i]
+				todo, done, err := p.Plan(cmd.Context(), r)
+				if err != nil {
+					return errf("%v", err)
 				}
+				var total int64
 				for _, ob := range todo {
-					fmt.Fprintf(s.out, "  %s  %s  %s\n", ob.Time().Format(time.RFC3339), humanBytes(ob.Size), ob.Key)
+					total += ob.Size
 				}
-				return nil
+				if dryRun {
+					fmt.Fprintf(s.out, "%d objects, %s to read from %s (%s to %s); %d already delivered (checkpoint %s)\n",
+						len(todo), humanBytes(total), src.Name(), r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), done, cp.Path())
+					if pl, ok := src.(prefixLister); ok {
+						if prefixes, err := pl.Prefixes(cmd.Context(), r); err == nil {
+							fmt.Fprintf(s.out, "listed: %s\n", strings.Join(prefixes, " "))
+						}
+					}
+					for _, ob := range todo {
+						fmt.Fprintf(s.out, "  %s  %s  %s\n", ob.Time().Format(time.RFC3339), humanBytes(ob.Size), ob.Key)
+					}
+					continue
+				}
+				log.Info("backfill", "source", src.Name(), "objects", len(todo), "bytes", total, "already_done", done, "checkpoint", cp.Path())
+				prog := newProgress(s.err, len(todo), total, log)
+				st, err := p.Backfill(cmd.Context(), r, prog.update)
+				prog.finish(st)
+				if cmd.Context().Err() != nil {
+					return errf("interrupted; run the same command again to resume")
+				}
+				if err != nil {
+					log.Error("backfill incomplete", "source", src.Name(), "err", err)
+					failed++
+				}
 			}
-			log.Info("backfill", "source", src.Name(), "objects", len(todo), "bytes", total, "already_done", done, "checkpoint", cp.Path())
-			prog := newProgress(s.err, len(todo), total, log)
-			st, err := p.Backfill(cmd.Context(), r, prog.update)
-			prog.finish(st)
-			if err != nil {
-				return errf("%v", err)
+			if failed > 0 {
+				return errf("%d of %d sources not fully delivered; run the same command again to retry", failed, len(pipes))
 			}
 			return nil
 		},

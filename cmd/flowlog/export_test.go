@@ -123,7 +123,7 @@ func TestExportServes(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, metrics := get("/metrics")
-		if strings.Contains(metrics, "flowlog_exporter_objects_done_total 2") {
+		if strings.Contains(metrics, `flowlog_exporter_objects_done_total{source="`+bucket+`"} 2`) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -142,5 +142,16 @@ func TestExportServes(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(out, "local", "*.ndjson"))
 	if len(files) != 2 {
 		t.Errorf("output files %v", files)
+	}
+}
+
+func TestBackfillSeveralSources(t *testing.T) {
+	a, b := genSettled(t, t.TempDir(), 2, 50), genSettled(t, t.TempDir(), 3, 50)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "e.yaml")
+	os.WriteFile(cfg, []byte("sources:\n  - {url: "+a+"}\n  - {url: "+b+"}\nsinks: [blackhole]\ncheckpoint: "+filepath.Join(dir, "cp.json")+"\n"), 0o600)
+	_, stderr, code := flowlog(t, "", "backfill", "-c", cfg, "--since", "2026-01-01", "--until", "2026-01-02")
+	if code != 0 || !strings.Contains(stderr, "backfill: 2 objects delivered") || !strings.Contains(stderr, "backfill: 3 objects delivered") {
+		t.Errorf("exit %d\n%s", code, stderr)
 	}
 }

@@ -117,6 +117,8 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	// Several pipelines (one per source) share a registry.
+	reg = prometheus.WrapRegistererWith(prometheus.Labels{"source": deps.Source.Name()}, reg)
 	m, err := newMetrics(reg, deps.Sinks)
 	if err != nil {
 		return nil, err
