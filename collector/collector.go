@@ -424,5 +424,3 @@ func (c *Collector) Check() error {
 	}
 	return nil
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

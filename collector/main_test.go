@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"log/slog"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -13,3 +14,5 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"))
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

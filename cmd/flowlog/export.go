@@ -313,7 +313,7 @@ Exit status: 0 all delivered, 2 usage error or objects left undelivered.`,
 				}
 				log.Info("backfill", "source", src.Name(), "objects", len(todo), "bytes", total, "already_done", done, "checkpoint", cp.Path())
 				prog := newProgress(s.err, len(todo), total, log)
-				st, err := p.Backfill(cmd.Context(), r, prog.update)
+				st, err := p.Deliver(cmd.Context(), todo, done, prog.update)
 				prog.finish(st)
 				if cmd.Context().Err() != nil {
 					return errf("interrupted; run the same command again to resume")

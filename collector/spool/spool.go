@@ -122,14 +122,6 @@ func (s *Spool) Write(queue, key string, data []byte) error {
 	return nil
 }
 
-// Has reports whether key is waiting in queue.
-func (s *Spool) Has(queue, key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.entries[filepath.Join(s.dir, queue, url.PathEscape(key))]
-	return ok
-}
-
 // Pending returns the objects waiting in queue, oldest key first.
 func (s *Spool) Pending(queue string) []Entry {
 	s.mu.Lock()

@@ -160,10 +160,16 @@ func (p *Pipeline) Plan(ctx context.Context, r source.Range) (todo []source.Obje
 // returns. progress, if not nil, is called after each object, one call at a time.
 func (p *Pipeline) Backfill(ctx context.Context, r source.Range, progress func(Stats)) (Stats, error) {
 	todo, done, err := p.Plan(ctx, r)
-	st := Stats{Skipped: done}
 	if err != nil {
-		return st, err
+		return Stats{Skipped: done}, err
 	}
+	return p.Deliver(ctx, todo, done, progress)
+}
+
+// Deliver delivers the objects Plan returned (done is its count of objects
+// already delivered, for the stats), once, and returns.
+func (p *Pipeline) Deliver(ctx context.Context, todo []source.Object, done int, progress func(Stats)) (Stats, error) {
+	st := Stats{Skipped: done}
 	var mu sync.Mutex
 	queue := make(chan source.Object)
 	g, gctx := errgroup.WithContext(ctx)
