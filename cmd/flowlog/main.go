@@ -1,6 +1,7 @@
 // Command flowlog brings cloud network flow logs into the tools security
-// teams use: it parses and generates flow-log objects today; collect and
-// export join as they land. Run "flowlog --help".
+// teams use: collect writes them from a host's traffic, export and backfill
+// deliver them from buckets, parse and gen read and make them. Run
+// "flowlog --help".
 package main
 
 import (
@@ -82,16 +83,18 @@ func newRoot(s streams) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "flowlog",
 		Short: "Cloud network flow logs for the tools security teams use",
-		Long: `flowlog reads and writes network flow logs in the version-2 record format of
-AWS, IONOS, IBM and Tencent Flow Logs: one line per flow, gzip objects named
-[prefix/]<name>-<unix-ts>.log.gz.
+		Long: `flowlog brings network flow logs (the version-2 records of AWS, IONOS, IBM and
+Tencent Flow Logs: one line per flow, gzip objects named [prefix/]<name>-<unix-ts>.log.gz)
+into the tools security teams use: it writes them from any Linux host's traffic,
+and delivers them from buckets to files and SIEMs.
 
-  flowlog collect -c FILE      capture this host's traffic into flow-log objects (daemon)
-  flowlog collect --pcap F --out DIR   convert a capture file into flow-log objects
-  flowlog export --source S --sink K   deliver new objects from a bucket or folder, once
-  flowlog backfill --source S --since T --until T --sink K   deliver a time range once
-  flowlog parse FILE...        print the records of flow-log objects as JSON, ECS or v2
-  flowlog gen --out DIR        write realistic synthetic objects to try things with
+  flowlog collect -c FILE                capture this host's traffic into objects (daemon)
+  flowlog collect --pcap F --out DIR     convert a capture file into objects
+  flowlog export --source S --sink K     deliver new objects from a bucket or folder, once
+  flowlog backfill --source S --since T --until T --sink K
+                                         deliver a time range of objects, once
+  flowlog parse FILE...                  print records as JSON, ECS or v2
+  flowlog gen --out DIR                  write realistic synthetic objects (or --pcap)
 
 Exit status: 0 done, 1 some input lines were rejected (the rest was done),
 2 usage, I/O or decompression error.`,
