@@ -14,9 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/flowlog/flowlog/internal/gen"
 	"github.com/flowlog/flowlog/internal/testserver"
 )
@@ -137,12 +134,8 @@ func TestExportKilledS3Integration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := m.Client()
 	for i := range cfg.Objects {
-		if _, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("flows"),
-			Key: aws.String("logs/" + g.Key(i)), Body: bytes.NewReader(g.Object(i))}); err != nil {
-			t.Fatal(err)
-		}
+		m.Put("flows", "logs/"+g.Key(i), g.Object(i))
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")

@@ -9,8 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
+	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/internal/jsonenc"
 	"github.com/flowlog/flowlog/internal/objstore"
 )
@@ -30,13 +30,7 @@ func New(dir string) (*Dir, error) {
 
 // Path returns the dead-letter file of an object.
 func (d *Dir) Path(bucket, key string) string {
-	if bucket == "" {
-		bucket = "local"
-	}
-	for _, ext := range []string{".gz", ".log", ".json"} {
-		key = strings.TrimSuffix(key, ext)
-	}
-	return filepath.Join(d.dir, bucket, filepath.FromSlash(key)+".rejected.ndjson")
+	return filepath.Join(d.dir, sink.OutputName(bucket, key)+".rejected.ndjson")
 }
 
 // Letters collects the rejects of one object. The zero value, and a nil

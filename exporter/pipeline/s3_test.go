@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flowlog/flowlog/exporter/checkpoint"
@@ -36,19 +34,12 @@ func TestS3Integration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	put := func(i int, body []byte) {
-		t.Helper()
-		_, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("flows"),
-			Key: aws.String("flowlogs/" + g.Key(i)), Body: bytes.NewReader(body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(i int, body []byte) { m.Put("flows", "flowlogs/"+g.Key(i), body) }
 	for _, i := range []int{0, 1, 2, 5} {
 		put(i, g.Object(i))
 	}
 	// Not flow logs: ignored.
-	client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("flows"), Key: aws.String("flowlogs/README.txt"), Body: bytes.NewReader([]byte("x"))})
+	m.Put("flows", "flowlogs/README.txt", []byte("x"))
 
 	out, state := t.TempDir(), filepath.Join(t.TempDir(), "state.json")
 	files, _ := sink.NewFiles(out)
@@ -171,9 +162,7 @@ func TestS3SamplesIntegration(t *testing.T) {
 		"ibm_vpc_flowlogs_v1/account=4f2c/region=eu-de/vnic-id=02b7/stream-id=20260302T100000Z/00000000.gz": gz(read("../ibm/testdata/vnic.json")),
 	}
 	for k, body := range objects {
-		if _, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("samples"), Key: aws.String(k), Body: bytes.NewReader(body)}); err != nil {
-			t.Fatal(err)
-		}
+		m.Put("samples", k, body)
 	}
 	out := t.TempDir()
 	files, _ := sink.NewFiles(out)

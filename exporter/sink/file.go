@@ -43,15 +43,19 @@ func (f *Files) Name() string { return "file://" + f.dir }
 
 // Path returns the output file of an object.
 func (f *Files) Path(o Object) string {
-	bucket := o.Bucket
+	return filepath.Join(f.dir, OutputName(o.Bucket, o.Key)+".ndjson")
+}
+
+// OutputName is where the output of an object goes below a folder, without
+// extension: <bucket or "local">/<key without .gz, .log, .json>.
+func OutputName(bucket, key string) string {
 	if bucket == "" {
 		bucket = "local"
 	}
-	key := o.Key
 	for _, ext := range []string{".gz", ".log", ".json"} {
 		key = strings.TrimSuffix(key, ext)
 	}
-	return filepath.Join(f.dir, bucket, filepath.FromSlash(key)+".ndjson")
+	return filepath.Join(bucket, filepath.FromSlash(key))
 }
 
 // Open starts a hidden temporary file beside the output file.

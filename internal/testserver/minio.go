@@ -3,6 +3,7 @@
 package testserver
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -175,6 +176,16 @@ func (m *MinIO) CreateBucket(name string) {
 	m.t.Helper()
 	if _, err := m.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		m.t.Fatalf("create bucket %s: %v", name, err)
+	}
+}
+
+// Put stores an object.
+func (m *MinIO) Put(bucket, key string, body []byte) {
+	m.t.Helper()
+	_, err := m.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+		Body: bytes.NewReader(body)})
+	if err != nil {
+		m.t.Fatalf("put %s/%s: %v", bucket, key, err)
 	}
 }
 
