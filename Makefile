@@ -5,6 +5,9 @@ BIN        := bin/flowlog
 FUZZTIME   ?= 30s
 DEMO_DIR   ?= .demo
 STATICCHECK_VERSION := v0.8.2
+# The version stamped into bin/flowlog: the nearest tag, else the commit.
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS    := -X main.version=$(VERSION)
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 
 # Test servers are built once and kept outside the clone, so fresh clones
@@ -18,17 +21,19 @@ FLOWLOG_REQUIRE_TOOLS ?= $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 export MINIO_BIN FLOWLOG_REQUIRE_TOOLS
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-deps bench bench-collect fuzz lint demo clean
+.PHONY: help build test test-deps tidy bench bench-collect fuzz lint demo clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/flowlog
-	$(GO) build -o $(BIN) ./cmd/flowlog
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flowlog
 
-test: test-deps ## run every test, with the race detector (what CI runs)
-	$(GO) vet ./...
+test: test-deps lint tidy ## lint, check go.mod, run every test with the race detector (what CI runs)
 	$(GO) test -race -count=1 ./...
+
+tidy: ## fail when go.mod or go.sum are not tidy
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
 
 test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, MinIO
 	@missing=; for t in $(APT_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \

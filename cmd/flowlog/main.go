@@ -16,9 +16,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
-
 // Exit statuses shared by all commands.
 const (
 	exitOK       = 0
@@ -98,7 +95,7 @@ and delivers them from buckets to files and SIEMs.
 
 Exit status: 0 done, 1 some input lines were rejected (the rest was done),
 2 usage, I/O or decompression error.`,
-		Version:       version,
+		Version:       readBuildInfo().versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -111,6 +108,6 @@ Exit status: 0 done, 1 some input lines were rejected (the rest was done),
 		}
 		return usageError("%v", err)
 	})
-	root.AddCommand(newParseCmd(s), newGenCmd(s), newCollectCmd(s), newExportCmd(s), newBackfillCmd(s))
+	root.AddCommand(newParseCmd(s), newGenCmd(s), newCollectCmd(s), newExportCmd(s), newBackfillCmd(s), newVersionCmd(s))
 	return root
 }

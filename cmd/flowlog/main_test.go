@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -253,7 +255,28 @@ func TestCompletionAndVersion(t *testing.T) {
 		t.Errorf("completion: exit %d", code)
 	}
 	out, _, code = flowlog(t, "", "--version")
-	if code != exitOK || !strings.Contains(out, "flowlog version") {
+	if code != exitOK || !strings.Contains(out, "flowlog version ") || !strings.Contains(out, runtime.Version()) {
+		t.Errorf("--version: exit %d, %q", code, out)
+	}
+	out, _, code = flowlog(t, "", "version")
+	if code != exitOK || !strings.Contains(out, "go      "+runtime.Version()) {
 		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+// TestVersionStamped builds flowlog as make build does and checks that the
+// version given at build time is the one it prints.
+func TestVersionStamped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "flowlog")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.8.7-test", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "flowlog v9.8.7-test\n") {
+		t.Errorf("stamped binary says %q, %v", out, err)
 	}
 }
