@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowlog/flowlog/internal/atomicfile"
 	"github.com/flowlog/flowlog/internal/gen"
-	"github.com/flowlog/flowlog/internal/objstore"
 	"github.com/flowlog/flowlog/internal/pcapgen"
 )
 
@@ -84,7 +84,7 @@ func genPcap(s streams, path string, cfg gen.Config, packets, flows int) error {
 		return usageError("gen: --packets and --flows must be at least 1")
 	}
 	span := time.Duration(cfg.Objects) * cfg.Interval
-	err := objstore.WriteFileAtomic(path, func(w io.Writer) error {
+	err := atomicfile.Write(path, 0o666, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 1<<20)
 		if err := pcapgen.Random(bw, cfg.Seed, packets, flows, cfg.Start, span); err != nil {
 			return err

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowlog/flowlog/internal/objstore"
+	"github.com/flowlog/flowlog/internal/atomicfile"
 )
 
 // ErrFull reports that writing an object would take the spool over its limit.
@@ -109,7 +109,7 @@ func (s *Spool) Write(queue, key string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	err := objstore.WriteFileAtomic(path, func(w io.Writer) error {
+	err := atomicfile.Write(path, 0o666, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
@@ -163,7 +163,7 @@ func (s *Spool) Remove(e Entry) error {
 		delete(s.entries, e.Path)
 	}
 	s.mu.Unlock()
-	return objstore.SyncDir(filepath.Dir(e.Path))
+	return atomicfile.SyncDir(filepath.Dir(e.Path))
 }
 
 // Bytes returns the size of all waiting objects.

@@ -19,7 +19,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowlog/flowlog/internal/objstore"
+	"github.com/flowlog/flowlog/internal/atomicfile"
 )
 
 const formatVersion = 1
@@ -143,7 +143,7 @@ func (s *Store) Flush() error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	err = objstore.WriteFileAtomicMode(s.path, 0o600, func(w io.Writer) error {
+	err = atomicfile.Write(s.path, 0o600, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})

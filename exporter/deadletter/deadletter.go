@@ -11,8 +11,8 @@ import (
 	"strconv"
 
 	"github.com/flowlog/flowlog/exporter/sink"
+	"github.com/flowlog/flowlog/internal/atomicfile"
 	"github.com/flowlog/flowlog/internal/jsonenc"
-	"github.com/flowlog/flowlog/internal/objstore"
 )
 
 // Dir is a dead-letter folder.
@@ -93,7 +93,7 @@ func (l *Letters) Commit() error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("dead letters: %w", err)
 	}
-	return objstore.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, 0o666, func(w io.Writer) error {
 		_, err := w.Write(l.buf)
 		return err
 	})

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/flowlog/flowlog/internal/objstore"
+	"github.com/flowlog/flowlog/internal/atomicfile"
 )
 
 // Files writes one NDJSON file per object, <dir>/<bucket or "local">/<key>.ndjson,
@@ -100,7 +100,7 @@ func (w *fileWriter) Commit(context.Context) error {
 		err = os.Rename(w.f.Name(), w.path)
 	}
 	if err == nil {
-		err = objstore.SyncDir(filepath.Dir(w.path))
+		err = atomicfile.SyncDir(filepath.Dir(w.path))
 	}
 	if err != nil {
 		os.Remove(w.f.Name())

@@ -6,12 +6,8 @@
 package gen
 
 import (
-	"github.com/flowlog/flowlog/internal/ifaceid"
-	"github.com/flowlog/flowlog/internal/objkey"
-
 	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -25,6 +21,9 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/flowlog/flowlog/internal/atomicfile"
+	"github.com/flowlog/flowlog/internal/ifaceid"
+	"github.com/flowlog/flowlog/internal/objkey"
 	"github.com/flowlog/flowlog/parser"
 )
 
@@ -154,30 +153,12 @@ func WriteDir(dir string, cfg Config) ([]string, error) {
 	paths := make([]string, 0, cfg.Objects)
 	for i := range cfg.Objects {
 		path := filepath.Join(dir, g.Key(i))
-		if err := writeAtomic(path, func(w io.Writer) error { return g.WriteObject(w, i) }); err != nil {
+		if err := atomicfile.Write(path, 0o666, func(w io.Writer) error { return g.WriteObject(w, i) }); err != nil {
 			return paths, fmt.Errorf("gen: object %s: %w", path, err)
 		}
 		paths = append(paths, path)
 	}
 	return paths, nil
-}
-
-func writeAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	err = write(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return errors.Join(err, os.Remove(f.Name()))
-	}
-	return nil
 }
 
 // records returns the records of window i, ordered by start time.
