@@ -134,12 +134,14 @@ func lookupHeaderName(name []byte) (Field, bool) {
 	return LookupField(buf[:n])
 }
 
-// isHeader reports whether line names fields rather than holding values:
-// every token looks like a field name (a lowercase letter, then lowercase
-// letters, digits, '-' or '_') and at least one is a known field. Values never
-// pass: records carry numbers, addresses, "-" or upper-case words.
+// isHeader reports whether line names the fields of a layout rather than
+// holding values: every token looks like a field name (a lowercase letter,
+// then lowercase letters, digits, '-' or '_'), and either the first token is
+// "version" and another token is a known field, or at least three tokens are
+// known fields. Values never pass (records carry numbers, addresses, "-" or
+// upper-case words), and neither does a stray word of text such as "end".
 func isHeader(line []byte) bool {
-	known := false
+	known, first, version := 0, true, false
 	for len(line) > 0 {
 		i := bytes.IndexByte(line, ' ')
 		tok := line
@@ -159,11 +161,13 @@ func isHeader(line []byte) bool {
 				return false
 			}
 		}
-		if !known {
-			_, known = lookupHeaderName(tok)
+		if f, ok := lookupHeaderName(tok); ok {
+			known++
+			version = version || first && f == FieldVersion
 		}
+		first = false
 	}
-	return known
+	return known >= 3 || version && known >= 2
 }
 
 // parseHeader sets l to the columns of a header line. Problems are returned

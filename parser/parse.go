@@ -221,6 +221,13 @@ func (rec *Record) setText(f Field, v []byte) error {
 			return &LineError{Field: f.String(), Reason: "want OK, SKIPDATA, NODATA or -, got", Value: quote(v), Err: ErrValue}
 		}
 		rec.LogStatus = st
+	case FieldFlowDirection:
+		switch string(v) {
+		case "ingress":
+			rec.FlowDirection = FlowDirectionIngress
+		case "egress":
+			rec.FlowDirection = FlowDirectionEgress
+		}
 	}
 	return nil
 }

@@ -185,14 +185,18 @@ func TestLayoutParse(t *testing.T) {
 func TestHeader(t *testing.T) {
 	for line, want := range map[string]bool{
 		"version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status": true,
-		"account_id action az_id bytes":                          true,
-		"srcaddr my-field":                                       true,
-		"my-field other-field":                                   false, // nothing known
-		"eni-1 vpc-2 subnet-3":                                   false,
+		"account_id action az_id bytes": true,
+		"srcaddr dstaddr my-field":      false, // two known names are not a layout
+		"version srcaddr":               true,
+		"version":                       false,
+		"end":                           false, // a word of text, e.g. in a binary
+		"start end action":              true,
+		"my-field other-field":          false, // nothing known
+		"eni-1 vpc-2 subnet-3":          false,
 		"2 123 eni-1 10.0.0.1 10.0.0.2 443 80 6 10 840 1 2 OK X": false,
-		"version Account-ID":                                     false,
-		"- version":                                              false,
-		"":                                                       false,
+		"version Account-ID": false,
+		"- version":          false,
+		"":                   false,
 	} {
 		if got := isHeader([]byte(line)); got != want {
 			t.Errorf("isHeader(%q) = %v, want %v", line, got, want)

@@ -59,10 +59,12 @@ type Reader struct {
 
 	opened     bool
 	compressed bool
-	line       int    // number of the last line read
-	layout     Layout // the columns named by the last header
-	header     bool   // layout holds a header
-	headerV2   bool   // and it names the version-2 fields in order
+	line       int     // number of the last line read
+	layout     *Layout // the columns named by the last header
+	headerText []byte  // that header line, to reuse its layout when the same header comes again
+	headerErr  error   // and what was wrong with it
+	header     bool    // layout holds a header
+	headerV2   bool    // and it names the version-2 fields in order
 	rec        Record
 	err        error // sticky: the object error, or io.EOF
 }
@@ -133,9 +135,15 @@ func (r *Reader) Next() (*Record, error) {
 		}
 		if c := line[0]; c >= 'a' && c <= 'z' && isHeader(line) {
 			r.header = true
-			err := r.layout.parseHeader(line)
+			if r.layout == nil || !bytes.Equal(line, r.headerText) {
+				// A new layout, never a rewritten one: records read
+				// before this header keep theirs (a batch may hold them).
+				r.layout = new(Layout)
+				r.headerText = append(r.headerText[:0], line...)
+				r.headerErr = r.layout.parseHeader(line)
+			}
 			r.headerV2 = slices.Equal(r.layout.fields, V2.fields)
-			if err != nil {
+			if err := r.headerErr; err != nil {
 				return nil, r.lineError(err)
 			}
 			continue

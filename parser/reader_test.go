@@ -287,14 +287,14 @@ func TestReaderHeaderMismatch(t *testing.T) {
 	if len(got.records) != 1 || fmt.Sprint(got.errs) != "[2: has 14 fields, want 4 as the header names]" {
 		t.Errorf("got %d records, errors %v", len(got.records), got.errs)
 	}
-	got = readBytes(t, "dup", []byte("srcaddr srcaddr\n1.1.1.1 2.2.2.2\n"), Options{})
+	got = readBytes(t, "dup", []byte("srcaddr srcaddr dstaddr\n1.1.1.1 2.2.2.2 3.3.3.3\n"), Options{})
 	if len(got.records) != 1 || len(got.errs) != 1 || !strings.Contains(got.errs[0], "field srcaddr appears twice") {
 		t.Errorf("duplicate header: %v", got)
 	}
 }
 
 func TestReaderReset(t *testing.T) {
-	r := NewReader(strings.NewReader("srcaddr dstaddr\n1.1.1.1 2.2.2.2\n"), "a", Options{})
+	r := NewReader(strings.NewReader("srcaddr dstaddr bytes\n1.1.1.1 2.2.2.2 10\n"), "a", Options{})
 	if got := read(t, r); len(got.records) != 1 {
 		t.Fatalf("first object: %v", got)
 	}
@@ -339,5 +339,40 @@ func TestReaderAllocs(t *testing.T) {
 	})
 	if allocs > 2 { // per object, for 3000 records
 		t.Errorf("%.0f allocations per object of 3000 records", allocs)
+	}
+}
+
+// TestCopyToOutlivesReader keeps copies of records while the reader moves on,
+// across a change of header, as a batch of the exporter does.
+func TestCopyToOutlivesReader(t *testing.T) {
+	text := "version srcaddr dstaddr flow-direction\n2 10.0.0.1 10.0.0.2 ingress\n" +
+		"version dstaddr srcaddr\n2 10.0.0.3 10.0.0.4\n" +
+		"version srcaddr dstaddr flow-direction\n2 10.0.0.5 10.0.0.6 egress\n"
+	r := NewReader(strings.NewReader(text), "x", Options{})
+	var kept [3]Record
+	buf := make([]byte, 0, 4096)
+	for i := range kept {
+		rec, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := rec.CopySize()
+		rec.CopyTo(&kept[i], buf[len(buf):len(buf)+n])
+		buf = buf[:len(buf)+n]
+	}
+	if _, err := r.Next(); err != io.EOF {
+		t.Fatalf("end: %v", err)
+	}
+	if kept[0].SrcAddr.String() != "10.0.0.1" || kept[0].FlowDirection != FlowDirectionIngress {
+		t.Errorf("first: %v %v", kept[0].SrcAddr, kept[0].FlowDirection)
+	}
+	if v, _ := kept[0].Text(FieldFlowDirection); string(v) != "ingress" {
+		t.Errorf("first keeps its layout: flow-direction %q", v)
+	}
+	if v, ok := kept[1].Value("srcaddr"); !ok || string(v) != "10.0.0.4" || kept[1].Layout().Has(FieldFlowDirection) {
+		t.Errorf("second: srcaddr %q, layout %v", v, kept[1].Layout())
+	}
+	if v, _ := kept[2].Text(FieldFlowDirection); string(v) != "egress" || kept[2].DstAddr.String() != "10.0.0.6" {
+		t.Errorf("third: flow-direction %q, dstaddr %v", v, kept[2].DstAddr)
 	}
 }

@@ -73,6 +73,28 @@ func parseLogStatus(v []byte) (LogStatus, bool) {
 	return LogStatusNone, false
 }
 
+// FlowDirection is the direction of a flow as the interface saw it: AWS's
+// flow-direction field, or IBM's direction.
+type FlowDirection uint8
+
+// Flow directions. FlowDirectionNone is "-" or a value not known.
+const (
+	FlowDirectionNone FlowDirection = iota
+	FlowDirectionIngress
+	FlowDirectionEgress
+)
+
+// String returns "ingress", "egress" or "".
+func (d FlowDirection) String() string {
+	switch d {
+	case FlowDirectionIngress:
+		return "ingress"
+	case FlowDirectionEgress:
+		return "egress"
+	}
+	return ""
+}
+
 // Record is one flow-log record. Typed fields hold the parsed values of the
 // fields flowlog interprets; Has tells whether a field had a value ("-" and
 // Tencent's "-1" mean it had none). Every column of the record's layout,
@@ -98,10 +120,11 @@ type Record struct {
 	LogStatus   LogStatus
 
 	// Interpreted fields of AWS versions 3 to 5.
-	TCPFlags    uint16
-	PktSrcAddr  netip.Addr
-	PktDstAddr  netip.Addr
-	TrafficPath uint8
+	TCPFlags      uint16
+	PktSrcAddr    netip.Addr
+	PktDstAddr    netip.Addr
+	TrafficPath   uint8
+	FlowDirection FlowDirection // ingress or egress; None for other texts
 
 	set    uint64 // bit f set: field f had a value
 	layout *Layout
@@ -166,6 +189,33 @@ func (r *Record) Value(name string) (text []byte, ok bool) {
 		return nil, false
 	}
 	return r.Column(i), true
+}
+
+// CopySize returns the number of bytes CopyTo needs.
+func (r *Record) CopySize() int { return len(r.line) + len(r.AccountID) + len(r.InterfaceID) }
+
+// CopyTo makes dst a copy of r whose byte slices live in buf, which must have
+// room for CopySize bytes; dst keeps its own column buffer. The copy stays
+// valid as long as buf does, so a batch of records can outlive the reader's
+// buffer without an allocation per record.
+func (r *Record) CopyTo(dst *Record, buf []byte) {
+	cols := dst.cols[:0]
+	*dst = *r
+	dst.cols, dst.split = cols, false
+	dst.line = copyInto(&buf, r.line)
+	dst.AccountID = copyInto(&buf, r.AccountID)
+	dst.InterfaceID = copyInto(&buf, r.InterfaceID)
+}
+
+// copyInto copies b to the front of *buf and advances it; nil stays nil.
+func copyInto(buf *[]byte, b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	n := copy((*buf)[:len(b)], b)
+	out := (*buf)[:n:n]
+	*buf = (*buf)[n:]
+	return out
 }
 
 // Clone returns a deep copy of r that stays valid after the next read.
