@@ -1,6 +1,9 @@
 // Package checkpoint remembers which object versions the exporter has
 // delivered, in a local state file written crash-safely (temporary file,
-// fsync, rename; mode 0600).
+// fsync, rename; mode 0600). One file may hold several sources; each keeps
+// its own entries. The file is locked while in use (an flock on a ".lock"
+// file beside it, which names the holder): two exporters on one checkpoint
+// would both deliver everything.
 //
 // An object version is marked done only after every sink confirmed every
 // record of it. Marks reach the file on Flush; a crash loses at most the
@@ -16,7 +19,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/flowlog/flowlog/internal/atomicfile"
@@ -38,6 +43,7 @@ type stateFile struct {
 // Store is the state of one exporter. It is safe for concurrent use.
 type Store struct {
 	path    string
+	lock    *os.File
 	flushMu sync.Mutex // one write at a time, so an older state never lands last
 	mu      sync.Mutex
 	state   stateFile
@@ -45,28 +51,101 @@ type Store struct {
 	saved   time.Time // last successful Flush
 }
 
-// Open reads the state file at path; a missing file is an empty state.
+// ErrLocked is the cause of Open's error when another process holds the
+// checkpoint.
+var ErrLocked = errors.New("checkpoint in use")
+
+// Open locks and reads the state file at path; a missing file is an empty
+// state. It fails at once, before any work, when the file cannot be written
+// later or another process holds it (the error names that process).
 func Open(path string) (*Store, error) {
 	s := &Store{path: path, state: stateFile{Version: formatVersion, Sources: map[string]map[string]Entry{}}}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	// The state is written by replacing the file: creating a file beside
+	// it is what every save needs.
+	probe, err := atomicfile.Create(path, 0o600)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("checkpoint %s cannot be written: %w", path, err)
+	}
+	probe.Abort()
+	if err := s.read(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// acquire takes the lock file and writes the holder into it.
+func (s *Store) acquire() error {
+	lockPath := s.path + ".lock"
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s cannot be written: %w", s.path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := io.ReadAll(io.LimitReader(f, 512))
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("%w: %s is held by %s; run one exporter per checkpoint (stop that one, or give this one its own --checkpoint)",
+				ErrLocked, s.path, describeHolder(holder))
+		}
+		return fmt.Errorf("checkpoint %s: lock: %w", s.path, err)
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "pid %d: %s\n", os.Getpid(), strings.Join(os.Args, " "))
+	s.lock = f
+	return nil
+}
+
+func describeHolder(b []byte) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	if line == "" {
+		return "another process"
+	}
+	if len(line) > 200 {
+		line = line[:200] + "…"
+	}
+	return strings.ToValidUTF8(line, "?")
+}
+
+// Close writes what changed and releases the lock.
+func (s *Store) Close() error {
+	var err error
+	if s.lock != nil {
+		err = s.Flush()
+		s.lock.Close()
+		s.lock = nil
+	}
+	return err
+}
+
+func (s *Store) read() error {
+	path := s.path
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return s, nil
+		return nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("checkpoint: %w", err)
 	}
 	var st stateFile
 	if err := json.Unmarshal(data, &st); err != nil {
-		return nil, fmt.Errorf("checkpoint %s is damaged (%v): move it away to start over, which delivers everything again", path, err)
+		return fmt.Errorf("checkpoint %s is damaged (%v): move it away to start over, which delivers everything again", path, err)
 	}
 	if st.Version != formatVersion {
-		return nil, fmt.Errorf("checkpoint %s has format %d, this flowlog reads %d", path, st.Version, formatVersion)
+		return fmt.Errorf("checkpoint %s has format %d, this flowlog reads %d", path, st.Version, formatVersion)
 	}
 	if st.Sources == nil {
 		st.Sources = map[string]map[string]Entry{}
 	}
 	s.state = st
-	return s, nil
+	return nil
 }
 
 // Path returns the state file's path.
@@ -91,13 +170,6 @@ func (s *Store) MarkDone(source, key, etag string, objTime time.Time) {
 	}
 	m[key] = Entry{ETag: etag, Time: objTime.Unix()}
 	s.dirty = true
-}
-
-// Count returns the number of delivered objects remembered for source.
-func (s *Store) Count(source string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.state.Sources[source])
 }
 
 // Forget drops the entries of source older than before: objects that old
@@ -138,9 +210,6 @@ func (s *Store) Flush() error {
 	s.dirty = false
 	s.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	err = atomicfile.Write(s.path, 0o600, func(w io.Writer) error {

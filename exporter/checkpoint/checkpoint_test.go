@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,12 +10,18 @@ import (
 	"time"
 )
 
-func TestStore(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state", "export.json")
+func open(t *testing.T, path string) *Store {
+	t.Helper()
 	s, err := Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+func TestStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "export.json")
+	s := open(t, path)
 	old := time.Unix(1000, 0)
 	s.MarkDone("s3://flows/logs", "a-1.log.gz", `"e1"`, old)
 	s.MarkDone("s3://flows/logs", "a-2.log.gz", `"e2"`, time.Unix(5000, 0))
@@ -24,24 +31,22 @@ func TestStore(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Error("state written before Flush")
 	}
-	if err := s.Flush(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("state file: %v, mode %v, want 0600", err, fi.Mode())
 	}
-	s2, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !s2.Done("s3://flows/logs", "a-2.log.gz", `"e2"`) || s2.Count("s3://flows/logs") != 2 {
+	s2 := open(t, path)
+	if !s2.Done("s3://flows/logs", "a-2.log.gz", `"e2"`) || !s2.Done("s3://flows/logs", "a-1.log.gz", `"e1"`) {
 		t.Error("reopened state lost entries")
 	}
 	s2.Forget("s3://flows/logs", time.Unix(2000, 0))
-	if s2.Done("s3://flows/logs", "a-1.log.gz", `"e1"`) || s2.Count("s3://flows/logs") != 1 {
+	if s2.Done("s3://flows/logs", "a-1.log.gz", `"e1"`) || !s2.Done("s3://flows/logs", "a-2.log.gz", `"e2"`) {
 		t.Error("Forget kept an old entry or dropped a new one")
 	}
+	s2.Close()
 	os.WriteFile(path, []byte(`{"version":1,"sources":{`), 0o600)
 	if _, err := Open(path); err == nil || !strings.Contains(err.Error(), "is damaged") {
 		t.Errorf("damaged file: %v", err)
@@ -52,10 +57,63 @@ func TestStore(t *testing.T) {
 	}
 }
 
+// TestLocked: a second holder is refused with the first one's PID, and gets
+// the checkpoint once the first is closed.
+func TestLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.json")
+	s := open(t, path)
+	_, err := Open(path)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("second Open: %v", err)
+	}
+	s.Close()
+	open(t, path).Close()
+}
+
+// TestSourcesKeepTheirEntries: sources sharing a file keep each other's
+// entries across runs.
+func TestSourcesKeepTheirEntries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.json")
+	s := open(t, path)
+	s.MarkDone("s3://a/web", "k1", "e", time.Now())
+	s.Close()
+	s = open(t, path)
+	s.MarkDone("s3://a/old", "k2", "e", time.Now())
+	s.Forget("s3://a/old", time.Now().Add(-time.Hour))
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	if !s.Done("s3://a/web", "k1", "e") || !s.Done("s3://a/old", "k2", "e") {
+		t.Error("one source's entries erased the other's")
+	}
+}
+
+// TestUnwritable: a checkpoint that could not be saved is refused at Open,
+// before any work.
+func TestUnwritable(t *testing.T) {
+	if os.Getuid() == 0 {
+		t.Skip("root writes read-only folders")
+	}
+	dir := filepath.Join(t.TempDir(), "ro")
+	os.Mkdir(dir, 0o500)
+	if _, err := Open(filepath.Join(dir, "cp.json")); err == nil || !strings.Contains(err.Error(), "cannot be written") {
+		t.Errorf("read-only folder: %v", err)
+	}
+}
+
+// TestUnwritableAsRoot: a checkpoint whose path passes through a file.
+func TestUnwritablePath(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(f, nil, 0o600)
+	if _, err := Open(filepath.Join(f, "cp.json")); err == nil {
+		t.Error("a checkpoint below a file was accepted")
+	}
+}
+
 // TestConcurrentFlush: the last write holds every mark made before it.
 func TestConcurrentFlush(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cp.json")
-	s, _ := Open(path)
+	s := open(t, path)
 	done := make(chan struct{})
 	for w := range 8 {
 		go func() {
@@ -71,11 +129,14 @@ func TestConcurrentFlush(t *testing.T) {
 	for range 8 {
 		<-done
 	}
-	s2, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := s2.Count("src"); n != 800 {
-		t.Errorf("state file holds %d marks, want 800", n)
+	s.Close()
+	s2 := open(t, path)
+	defer s2.Close()
+	for w := range 8 {
+		for i := range 100 {
+			if !s2.Done("src", fmt.Sprintf("k-%d-%d", w, i), "e") {
+				t.Fatalf("mark k-%d-%d lost", w, i)
+			}
+		}
 	}
 }

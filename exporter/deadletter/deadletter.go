@@ -1,11 +1,19 @@
-// Package deadletter keeps what could not be delivered, with the reason:
-// one NDJSON file per object, <dir>/<bucket or "local">/<key>.rejected.ndjson,
-// written atomically when the object is done, replaced when it is done again.
+// Package deadletter keeps what could not be delivered, with the reason: one
+// NDJSON file per object, <dir>/<object path>.rejected.ndjson (the file
+// sink's layout), written while the object is read (so a hostile object
+// cannot grow memory), put in place atomically when the object is done, and
+// replaced when a new version of it is done.
+//
+// Each line is {"object":…,"bucket":…,"line":N,"reason":…}, with "sink" and
+// "document" (the document as the sink encoded it) for records a sink
+// refused for good.
 package deadletter
 
 import (
+	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,54 +30,99 @@ type Dir struct {
 
 // New returns the dead-letter folder dir, creating it if needed.
 func New(dir string) (*Dir, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, fmt.Errorf("dead-letter folder: %w", err)
 	}
-	return &Dir{dir: dir}, nil
+	return &Dir{dir: filepath.Clean(dir)}, nil
 }
 
-// Path returns the dead-letter file of an object.
-func (d *Dir) Path(bucket, key string) string {
-	return filepath.Join(d.dir, sink.OutputName(bucket, key)+".rejected.ndjson")
+// Check tells whether the folder can be written.
+func (d *Dir) Check() error {
+	f, err := atomicfile.Create(filepath.Join(d.dir, "check"), 0o666)
+	if err != nil {
+		return fmt.Errorf("dead-letter folder %s: %w", d.dir, err)
+	}
+	f.Abort()
+	return nil
 }
 
-// Letters collects the rejects of one object. The zero value, and a nil
-// *Letters, discard.
+// Path returns the dead-letter file of an object: always inside the folder,
+// whatever its key.
+func (d *Dir) Path(o *sink.Object) string {
+	return filepath.Join(d.dir, o.RelPath(".rejected.ndjson"))
+}
+
+// Letters collects the rejects of one object. A nil *Letters discards.
 type Letters struct {
-	d           *Dir
-	bucket, key string
-	buf         []byte
-	n           int
+	d   *Dir
+	o   *sink.Object
+	f   *atomicfile.File
+	w   *bufio.Writer
+	buf []byte
+	n   int
+	err error
 }
 
-// Open starts collecting for one object.
-func (d *Dir) Open(bucket, key string) *Letters {
+// Open starts collecting for one object; nothing is written until the
+// first reject.
+func (d *Dir) Open(o *sink.Object) *Letters {
 	if d == nil {
 		return nil
 	}
-	return &Letters{d: d, bucket: bucket, key: key}
+	return &Letters{d: d, o: o}
 }
 
 // Add records that line (1-based) of the object was not delivered, and why.
-func (l *Letters) Add(line int, reason string) {
+func (l *Letters) Add(line int, reason string) { l.add(line, reason, "", nil) }
+
+// AddRejected records a record a sink refused for good, with the document
+// the sink encoded when there is one.
+func (l *Letters) AddRejected(r sink.Reject, sinkName string) { l.add(r.Line, r.Reason, sinkName, r.Doc) }
+
+func (l *Letters) add(line int, reason, sinkName string, doc []byte) {
 	if l == nil {
 		return
 	}
-	l.buf = append(l.buf, `{"object":`...)
-	l.buf = jsonenc.Str(l.buf, l.key)
-	if l.bucket != "" {
-		l.buf = append(l.buf, `,"bucket":`...)
-		l.buf = jsonenc.Str(l.buf, l.bucket)
-	}
-	l.buf = append(l.buf, `,"line":`...)
-	l.buf = strconv.AppendInt(l.buf, int64(line), 10)
-	l.buf = append(l.buf, `,"reason":`...)
-	l.buf = jsonenc.Str(l.buf, reason)
-	l.buf = append(l.buf, "}\n"...)
 	l.n++
+	if l.err != nil {
+		return
+	}
+	if l.f == nil {
+		path := l.d.Path(l.o)
+		if l.err = os.MkdirAll(filepath.Dir(path), 0o777); l.err != nil {
+			return
+		}
+		if l.f, l.err = atomicfile.Create(path, 0o666); l.err != nil {
+			return
+		}
+		l.w = bufio.NewWriterSize(l.f, 64<<10)
+	}
+	b := append(l.buf[:0], `{"object":`...)
+	b = jsonenc.Str(b, l.o.Key)
+	b = append(b, `,"bucket":`...)
+	b = jsonenc.Str(b, l.o.Bucket)
+	b = append(b, `,"line":`...)
+	b = strconv.AppendInt(b, int64(line), 10)
+	if sinkName != "" {
+		b = append(b, `,"sink":`...)
+		b = jsonenc.Str(b, sinkName)
+	}
+	b = append(b, `,"reason":`...)
+	b = jsonenc.Str(b, reason)
+	if len(doc) > 0 {
+		b = append(b, `,"document":`...)
+		if json.Valid(doc) {
+			b = append(b, doc...)
+		} else {
+			b = jsonenc.String(b, doc)
+		}
+	}
+	b = append(b, "}\n"...)
+	l.buf = b
+	_, l.err = l.w.Write(b)
 }
 
-// Len returns the number of rejects collected.
+// Len returns the number of rejects recorded.
 func (l *Letters) Len() int {
 	if l == nil {
 		return 0
@@ -77,24 +130,41 @@ func (l *Letters) Len() int {
 	return l.n
 }
 
-// Commit writes the rejects, replacing an earlier file of the object; an
-// object without rejects removes it.
+// Commit puts the rejects in place, replacing the file of an earlier
+// version of the object; an object without rejects removes that file.
 func (l *Letters) Commit() error {
 	if l == nil {
 		return nil
 	}
-	path := l.d.Path(l.bucket, l.key)
-	if l.n == 0 {
-		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("dead letters: %w", err)
+	if l.err != nil {
+		l.Abort()
+		return fmt.Errorf("dead letters of %s: %w", l.o, l.err)
+	}
+	if l.f == nil {
+		err := os.Remove(l.d.Path(l.o))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("dead letters of %s: %w", l.o, err)
 		}
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("dead letters: %w", err)
+	err := l.w.Flush()
+	if err == nil {
+		err = l.f.Commit()
+	} else {
+		l.f.Abort()
 	}
-	return atomicfile.Write(path, 0o666, func(w io.Writer) error {
-		_, err := w.Write(l.buf)
-		return err
-	})
+	l.f = nil
+	if err != nil {
+		return fmt.Errorf("dead letters of %s: %w", l.o, err)
+	}
+	return nil
+}
+
+// Abort drops what was recorded.
+func (l *Letters) Abort() {
+	if l == nil || l.f == nil {
+		return
+	}
+	l.f.Abort()
+	l.f = nil
 }

@@ -1,11 +1,13 @@
-// Package enrich adds what a flow record does not say itself: the service of
-// a well-known port, the direction relative to the local networks, the class
-// of each address, GeoIP city/country and AS from MaxMind-format databases,
-// and the metadata of the interface. Every part is optional.
+// Package enrich adds what a flow record does not say itself, as typed
+// values: the Community ID, the service of a well-known port, the direction
+// of the flow, the class of each address, GeoIP location and AS from
+// MaxMind-format databases, and the metadata of the interface. Every part is
+// optional. Sinks encode the values their own way (ECS for JSON, columns for
+// ClickHouse, labels and metadata for Loki).
 //
 // An Enricher holds the shared, read-only tables; each worker takes a Filler,
-// which caches per address and reuses its buffers, so a record costs no
-// allocation once its addresses are in the cache.
+// which caches per address, so a record costs no allocation once its
+// addresses are in the cache.
 package enrich
 
 import (
@@ -15,35 +17,82 @@ import (
 
 	"github.com/oschwald/maxminddb-golang/v2"
 
-	"github.com/flowlog/flowlog/exporter/enrich/ecs"
-	"github.com/flowlog/flowlog/internal/jsonenc"
+	"github.com/flowlog/flowlog/exporter/enrich/communityid"
 	"github.com/flowlog/flowlog/parser"
 )
 
 // Config selects the enrichments.
 type Config struct {
-	Services      bool     `yaml:"services"`       // network.protocol from well-known ports
-	AddressClass  bool     `yaml:"address_class"`  // flowlog.source_class / destination_class
-	LocalNetworks []string `yaml:"local_networks"` // network.direction: inbound, outbound, internal, external
-	GeoIP         struct {
-		City string `yaml:"city"` // GeoLite2-City or GeoIP2-City .mmdb (or Country)
-		ASN  string `yaml:"asn"`  // GeoLite2-ASN .mmdb
-	} `yaml:"geoip"`
-	Interfaces string `yaml:"interfaces"` // YAML or CSV file: interface id → name, vm, data center, tags
-	CacheSize  int    `yaml:"cache_size"` // addresses remembered per worker
+	CommunityID     bool     `yaml:"community_id"`      // network.community_id (Community ID v1)
+	CommunityIDSeed uint16   `yaml:"community_id_seed"` // the seed every tool of a site must share; 0 by default
+	Services        bool     `yaml:"services"`          // network.protocol from well-known ports
+	AddressClass    bool     `yaml:"address_class"`     // flowlog.source_class / destination_class
+	LocalNetworks   []string `yaml:"local_networks"`    // network.direction: inbound, outbound, internal, external
+	GeoIP           GeoIP    `yaml:"geoip"`
+	Interfaces      string   `yaml:"interfaces"` // YAML or CSV file: interface id → name, vm, data center, tags
+	CacheSize       int      `yaml:"cache_size"` // addresses remembered per worker
 }
 
-// DefaultConfig turns on what needs no files: services and address classes.
-func DefaultConfig() Config {
-	return Config{Services: true, AddressClass: true, CacheSize: 65536}
+// GeoIP names the MaxMind-format databases to read.
+type GeoIP struct {
+	City string `yaml:"city"` // GeoLite2-City or GeoIP2-City .mmdb (or Country)
+	ASN  string `yaml:"asn"`  // GeoLite2-ASN .mmdb
 }
+
+// DefaultConfig turns on what needs no files: Community IDs, services and
+// address classes.
+func DefaultConfig() Config {
+	return Config{CommunityID: true, Services: true, AddressClass: true, CacheSize: 65536}
+}
+
+// Values is what enrichment adds to one record. Strings and pointers refer to
+// shared data that is never changed (tables, databases' answers, the
+// interfaces file): they stay valid for as long as anyone holds them.
+type Values struct {
+	// Direction is network.direction in ECS terms: ingress or egress when
+	// the record says how the interface saw it (AWS flow-direction, IBM
+	// direction), else inbound, outbound, internal or external from the
+	// local networks; "" when unknown.
+	Direction string
+	Service   string // network.protocol: "https", "dns", …; "" when not a well-known port
+	SrcClass  string // address class of srcaddr (see Class); "" when off or absent
+	DstClass  string
+	Src, Dst  *Geo       // location and AS of each public address; nil when none is known
+	Interface *Interface // metadata of the interface; nil when not in the interfaces file
+
+	communityID [communityid.Len]byte
+	hasCID      bool
+}
+
+// CommunityID returns network.community_id, or nil. The slice points into v.
+func (v *Values) CommunityID() []byte {
+	if !v.hasCID {
+		return nil
+	}
+	return v.communityID[:]
+}
+
+// Geo is what the databases say about one address.
+type Geo struct {
+	ContinentCode  string
+	CountryISOCode string
+	CountryName    string
+	CityName       string
+	HasLocation    bool
+	Lat, Lon       float64
+	ASNumber       uint32 // 0 when unknown
+	ASOrganization string
+}
+
+// HasGeo reports whether g holds a location (country or city).
+func (g *Geo) HasGeo() bool { return g.CountryISOCode != "" || g.CityName != "" || g.ContinentCode != "" }
 
 // Enricher holds the tables of one configuration. It is safe for concurrent use.
 type Enricher struct {
 	cfg        Config
 	local      []netip.Prefix
 	city, asn  *maxminddb.Reader
-	interfaces map[string][]byte // interface id → rendered top-level members
+	interfaces map[string]*Interface
 }
 
 // New loads the configured databases and files.
@@ -93,62 +142,63 @@ func (e *Enricher) Close() error {
 
 // Filler enriches records for one worker. It is not safe for concurrent use.
 type Filler struct {
-	e    *Enricher
-	geo  map[netip.Addr][]byte // address → rendered geo/as members ("" when none)
-	src  []byte
-	dst  []byte
-	net  []byte
-	flow []byte
+	e   *Enricher
+	geo map[netip.Addr]*Geo // nil values cache "nothing known"
 }
 
 // NewFiller returns a filler with its own cache.
 func (e *Enricher) NewFiller() *Filler {
-	return &Filler{e: e, geo: make(map[netip.Addr][]byte)}
+	return &Filler{e: e, geo: make(map[netip.Addr]*Geo)}
 }
 
-// Fill sets the enrichment members of x for rec. The slices it sets are
-// valid until the next call. A direction already in x (from the record's
-// source) is kept.
-func (f *Filler) Fill(x *ecs.Extra, rec *parser.Record) {
+// Fill sets v to the enrichment of rec.
+func (f *Filler) Fill(v *Values, rec *parser.Record) {
 	e := f.e
+	*v = Values{}
 	hasSrc, hasDst := rec.Has(parser.FieldSrcAddr), rec.Has(parser.FieldDstAddr)
-	f.src, f.dst, f.net, f.flow = f.src[:0], f.dst[:0], f.net[:0], f.flow[:0]
 	if hasSrc {
-		f.src = append(f.src, f.lookup(rec.SrcAddr)...)
+		v.Src = f.lookup(rec.SrcAddr)
 	}
 	if hasDst {
-		f.dst = append(f.dst, f.lookup(rec.DstAddr)...)
+		v.Dst = f.lookup(rec.DstAddr)
 	}
-	if len(e.local) > 0 && hasSrc && hasDst && x.Direction == "" {
-		x.Direction = direction(e.isLocal(rec.SrcAddr), e.isLocal(rec.DstAddr))
+	switch {
+	case rec.FlowDirection != parser.FlowDirectionNone:
+		v.Direction = rec.FlowDirection.String()
+	case len(e.local) > 0 && hasSrc && hasDst:
+		v.Direction = direction(e.isLocal(rec.SrcAddr), e.isLocal(rec.DstAddr))
 	}
-	if e.cfg.Services && rec.Has(parser.FieldProtocol) {
-		if name := service(rec.Protocol, rec.SrcPort, rec.DstPort, rec.Has(parser.FieldSrcPort), rec.Has(parser.FieldDstPort)); name != "" {
-			f.net = appendMember(f.net, `"protocol":"`, name)
-		}
+	hasProto := rec.Has(parser.FieldProtocol)
+	if e.cfg.Services && hasProto {
+		v.Service = service(rec.Protocol, rec.SrcPort, rec.DstPort, rec.Has(parser.FieldSrcPort), rec.Has(parser.FieldDstPort))
 	}
 	if e.cfg.AddressClass {
 		if hasSrc {
-			f.flow = appendMember(f.flow, `"source_class":"`, Class(rec.SrcAddr))
+			v.SrcClass = Class(rec.SrcAddr)
 		}
 		if hasDst {
-			f.flow = appendMember(f.flow, `"destination_class":"`, Class(rec.DstAddr))
+			v.DstClass = Class(rec.DstAddr)
 		}
 	}
-	x.Source, x.Destination, x.Network, x.Flowlog = f.src, f.dst, f.net, f.flow
-	x.Top = nil
+	if e.cfg.CommunityID && hasSrc && hasDst && hasProto &&
+		(rec.Has(parser.FieldSrcPort) && rec.Has(parser.FieldDstPort) || !usesPorts(rec.Protocol)) {
+		id, ok := communityid.Append(v.communityID[:0], e.cfg.CommunityIDSeed, communityid.Flow{
+			Proto: rec.Protocol, Src: rec.SrcAddr, Dst: rec.DstAddr, SrcPort: rec.SrcPort, DstPort: rec.DstPort,
+		})
+		v.hasCID = ok && len(id) == communityid.Len // not with mixed address families
+	}
 	if e.interfaces != nil && rec.Has(parser.FieldInterfaceID) {
-		x.Top = e.interfaces[string(rec.InterfaceID)] // no allocation: the compiler keys the map without copying
+		v.Interface = e.interfaces[string(rec.InterfaceID)] // no allocation: the compiler keys the map without copying
 	}
 }
 
-func appendMember(dst []byte, keyQuote, value string) []byte {
-	if len(dst) > 0 {
-		dst = append(dst, ',')
+// usesPorts reports whether the Community ID of a protocol includes ports.
+func usesPorts(proto uint8) bool {
+	switch proto {
+	case 1, 6, 17, 58, 132:
+		return true
 	}
-	dst = append(dst, keyQuote...)
-	dst = append(dst, value...)
-	return append(dst, '"')
+	return false
 }
 
 func (e *Enricher) isLocal(a netip.Addr) bool {
@@ -174,20 +224,20 @@ func direction(srcLocal, dstLocal bool) string {
 	return "external"
 }
 
-// lookup returns the rendered geo and as members of a, cached.
-func (f *Filler) lookup(a netip.Addr) []byte {
+// lookup returns what the databases say about a, cached; nil when nothing.
+func (f *Filler) lookup(a netip.Addr) *Geo {
 	if f.e.city == nil && f.e.asn == nil {
 		return nil
 	}
-	if m, ok := f.geo[a]; ok {
-		return m
+	if g, ok := f.geo[a]; ok {
+		return g
 	}
 	if len(f.geo) >= f.e.cfg.CacheSize {
 		clear(f.geo)
 	}
-	m := f.e.render(a)
-	f.geo[a] = m
-	return m
+	g := f.e.lookup(a)
+	f.geo[a] = g
+	return g
 }
 
 type cityRecord struct {
@@ -212,59 +262,31 @@ type asnRecord struct {
 	Organization string `maxminddb:"autonomous_system_organization"`
 }
 
-// render looks a up in the databases and renders the ECS members
-// "geo":{…} and "as":{…}; addresses that are not public get none.
-func (e *Enricher) render(a netip.Addr) []byte {
+// lookup looks a up in the databases; addresses that are not public get nil.
+func (e *Enricher) lookup(a netip.Addr) *Geo {
 	a = a.Unmap()
 	if Class(a) != "public" {
 		return nil
 	}
-	var out []byte
+	var g Geo
 	if e.city != nil {
 		var c cityRecord
-		if err := e.city.Lookup(a).Decode(&c); err == nil && (c.Country.ISOCode != "" || c.City.Names["en"] != "") {
-			out = append(out, `"geo":{`...)
-			sep := false
-			field := func(k, v string) {
-				if v == "" {
-					return
-				}
-				if sep {
-					out = append(out, ',')
-				}
-				out = append(out, '"')
-				out = append(out, k...)
-				out = append(out, `":`...)
-				out = jsonenc.Str(out, v)
-				sep = true
+		if err := e.city.Lookup(a).Decode(&c); err == nil {
+			g.ContinentCode, g.CountryISOCode = c.Continent.Code, c.Country.ISOCode
+			g.CountryName, g.CityName = c.Country.Names["en"], c.City.Names["en"]
+			if c.Location.Latitude != nil && c.Location.Longitude != nil && g.HasGeo() {
+				g.HasLocation, g.Lat, g.Lon = true, *c.Location.Latitude, *c.Location.Longitude
 			}
-			field("continent_code", c.Continent.Code)
-			field("country_iso_code", c.Country.ISOCode)
-			field("country_name", c.Country.Names["en"])
-			field("city_name", c.City.Names["en"])
-			if c.Location.Latitude != nil && c.Location.Longitude != nil {
-				if sep {
-					out = append(out, ',')
-				}
-				out = fmt.Appendf(out, `"location":{"lat":%g,"lon":%g}`, *c.Location.Latitude, *c.Location.Longitude)
-			}
-			out = append(out, '}')
 		}
 	}
 	if e.asn != nil {
 		var r asnRecord
 		if err := e.asn.Lookup(a).Decode(&r); err == nil && r.Number != 0 {
-			if len(out) > 0 {
-				out = append(out, ',')
-			}
-			out = fmt.Appendf(out, `"as":{"number":%d`, r.Number)
-			if r.Organization != "" {
-				out = append(out, `,"organization":{"name":`...)
-				out = jsonenc.Str(out, r.Organization)
-				out = append(out, '}')
-			}
-			out = append(out, '}')
+			g.ASNumber, g.ASOrganization = r.Number, r.Organization
 		}
 	}
-	return out
+	if !g.HasGeo() && g.ASNumber == 0 {
+		return nil
+	}
+	return &g
 }

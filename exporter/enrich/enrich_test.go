@@ -1,8 +1,7 @@
 package enrich
 
 import (
-	"encoding/json"
-	"net"
+		"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
-	"github.com/flowlog/flowlog/exporter/enrich/ecs"
 	"github.com/flowlog/flowlog/parser"
 )
 
@@ -77,26 +75,43 @@ func doc(t testing.TB, f *Filler, line string) map[string]any {
 	if err := parser.ParseLine(&rec, []byte(line)); err != nil {
 		t.Fatal(err)
 	}
-	enc, _ := ecs.New(ecs.DefaultConfig())
-	var x ecs.Extra
-	f.Fill(&x, &rec)
-	out := enc.AppendECS(nil, &rec, &x)
-	var m map[string]any
-	if err := json.Unmarshal(out, &m); err != nil {
-		t.Fatalf("invalid JSON: %v\n%s", err, out)
-	}
+	var v Values
+	f.Fill(&v, &rec)
+	// The names the ECS encoder gives these values.
 	flat := map[string]any{}
-	var walk func(string, any)
-	walk = func(p string, v any) {
-		if o, ok := v.(map[string]any); ok {
-			for k, c := range o {
-				walk(strings.TrimPrefix(p+"."+k, "."), c)
-			}
-			return
+	set := func(k string, val any, ok bool) {
+		if ok {
+			flat[k] = val
 		}
-		flat[p] = v
 	}
-	walk("", m)
+	set("network.direction", v.Direction, v.Direction != "")
+	set("network.protocol", v.Service, v.Service != "")
+	set("network.community_id", string(v.CommunityID()), v.CommunityID() != nil)
+	set("flowlog.source_class", v.SrcClass, v.SrcClass != "")
+	set("flowlog.destination_class", v.DstClass, v.DstClass != "")
+	for side, g := range map[string]*Geo{"source": v.Src, "destination": v.Dst} {
+		if g == nil {
+			continue
+		}
+		set(side+".geo.country_iso_code", g.CountryISOCode, g.CountryISOCode != "")
+		set(side+".geo.country_name", g.CountryName, g.CountryName != "")
+		set(side+".geo.city_name", g.CityName, g.CityName != "")
+		set(side+".geo.continent_code", g.ContinentCode, g.ContinentCode != "")
+		set(side+".geo.location.lat", g.Lat, g.HasLocation)
+		set(side+".geo.location.lon", g.Lon, g.HasLocation)
+		set(side+".as.number", float64(g.ASNumber), g.ASNumber != 0)
+		set(side+".as.organization.name", g.ASOrganization, g.ASOrganization != "")
+	}
+	if ifc := v.Interface; ifc != nil {
+		set("host.name", ifc.VM, ifc.VM != "")
+		set("labels.interface_name", ifc.Name, ifc.Name != "")
+		set("labels.data_center", ifc.DataCenter, ifc.DataCenter != "")
+		tags := make([]any, len(ifc.Tags))
+		for i, t := range ifc.Tags {
+			tags[i] = t
+		}
+		set("tags", tags, len(tags) > 0)
+	}
 	return flat
 }
 
@@ -119,8 +134,7 @@ func TestFill(t *testing.T) {
 		"host.name":                        "webserver01",
 		"labels.interface_name":            "eth0",
 		"labels.data_center":               "de/fra",
-		"source.ip":                        "10.1.2.3",
-		"network.community_id":             got["network.community_id"],
+		"network.community_id":             "1:ZHWhNxbDiq/XZxLh2kGmmmmhjUE=",
 	} {
 		if got[k] != want {
 			t.Errorf("%s = %v, want %v", k, got[k], want)
@@ -154,15 +168,9 @@ func TestFillDoesNotAllocate(t *testing.T) {
 	f := testEnricher(t).NewFiller()
 	var rec parser.Record
 	parser.ParseLine(&rec, []byte("2 123 eni-1 10.1.2.3 81.2.69.160 40000 443 6 10 5000 1700000000 1700000060 ACCEPT OK"))
-	enc, _ := ecs.New(ecs.DefaultConfig())
-	var x ecs.Extra
-	buf := make([]byte, 0, 4096)
-	f.Fill(&x, &rec) // fills the cache
-	if n := testing.AllocsPerRun(100, func() {
-		x.Direction = ""
-		f.Fill(&x, &rec)
-		buf = enc.AppendECS(buf[:0], &rec, &x)
-	}); n != 0 {
+	var v Values
+	f.Fill(&v, &rec) // fills the cache
+	if n := testing.AllocsPerRun(100, func() { f.Fill(&v, &rec) }); n != 0 {
 		t.Errorf("%v allocations per record with the addresses cached", n)
 	}
 }
@@ -208,15 +216,30 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{Config{LocalNetworks: []string{"10.0.0.0/33"}}, `local_networks: "10.0.0.0/33"`},
-		{Config{GeoIP: struct {
-			City string `yaml:"city"`
-			ASN  string `yaml:"asn"`
-		}{City: filepath.Join(dir, "none.mmdb")}}, "geoip.city:"},
+		{Config{GeoIP: GeoIP{City: filepath.Join(dir, "none.mmdb")}}, "geoip.city:"},
 		{Config{Interfaces: bad}, "field colour not found"},
 		{Config{Interfaces: dup}, "interface a is listed twice"},
 	} {
 		if _, err := New(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("err = %v, want %q", err, c.want)
+		}
+	}
+}
+
+// TestDirectionFromRecord: a direction the record carries (AWS flow-direction,
+// IBM direction) wins over the one the local networks give.
+func TestDirectionFromRecord(t *testing.T) {
+	f := testEnricher(t).NewFiller()
+	r := parser.NewReader(strings.NewReader("version srcaddr dstaddr flow-direction\n2 10.0.0.1 8.8.8.8 ingress\n2 10.0.0.1 8.8.8.8 -\n"), "x", parser.Options{})
+	for _, want := range []string{"ingress", "outbound"} {
+		rec, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v Values
+		f.Fill(&v, rec)
+		if v.Direction != want {
+			t.Errorf("direction %q, want %q", v.Direction, want)
 		}
 	}
 }

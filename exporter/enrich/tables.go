@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/flowlog/flowlog/internal/jsonenc"
 )
 
 var (
@@ -134,7 +132,8 @@ func service(proto uint8, src, dst uint16, hasSrc, hasDst bool) string {
 	return ""
 }
 
-// Interface is what the interfaces file says about one interface.
+// Interface is what the interfaces file says about one interface. It is
+// shared and never changed once loaded.
 type Interface struct {
 	ID         string   `yaml:"id"`
 	Name       string   `yaml:"name"`
@@ -144,10 +143,8 @@ type Interface struct {
 }
 
 // loadInterfaces reads a YAML list of Interface or a CSV file with the header
-// id,name,vm,data_center,tags (tags separated by ';'), and renders each as
-// top-level members: host.name (the VM), tags, and labels.interface_name and
-// labels.data_center.
-func loadInterfaces(path string) (map[string][]byte, error) {
+// id,name,vm,data_center,tags (tags separated by ';').
+func loadInterfaces(path string) (map[string]*Interface, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -163,15 +160,16 @@ func loadInterfaces(path string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	out := make(map[string][]byte, len(list))
-	for i, ifc := range list {
+	out := make(map[string]*Interface, len(list))
+	for i := range list {
+		ifc := &list[i]
 		if ifc.ID == "" {
 			return nil, fmt.Errorf("%s: entry %d has no id", path, i+1)
 		}
 		if _, dup := out[ifc.ID]; dup {
 			return nil, fmt.Errorf("%s: interface %s is listed twice", path, ifc.ID)
 		}
-		out[ifc.ID] = renderInterface(ifc)
+		out[ifc.ID] = ifc
 	}
 	return out, nil
 }
@@ -209,47 +207,4 @@ func readCSV(data []byte) ([]Interface, error) {
 		list = append(list, ifc)
 	}
 	return list, nil
-}
-
-func renderInterface(ifc Interface) []byte {
-	var out []byte
-	add := func(s string) {
-		if len(out) > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, s...)
-	}
-	if ifc.VM != "" {
-		add(`"host":{"name":`)
-		out = jsonenc.Str(out, ifc.VM)
-		out = append(out, '}')
-	}
-	if len(ifc.Tags) > 0 {
-		add(`"tags":[`)
-		for i, t := range ifc.Tags {
-			if i > 0 {
-				out = append(out, ',')
-			}
-			out = jsonenc.Str(out, t)
-		}
-		out = append(out, ']')
-	}
-	if ifc.Name != "" || ifc.DataCenter != "" {
-		add(`"labels":{`)
-		sep := false
-		if ifc.Name != "" {
-			out = append(out, `"interface_name":`...)
-			out = jsonenc.Str(out, ifc.Name)
-			sep = true
-		}
-		if ifc.DataCenter != "" {
-			if sep {
-				out = append(out, ',')
-			}
-			out = append(out, `"data_center":`...)
-			out = jsonenc.Str(out, ifc.DataCenter)
-		}
-		out = append(out, '}')
-	}
-	return out
 }

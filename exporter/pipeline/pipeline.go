@@ -1,38 +1,43 @@
 // Package pipeline moves flow-log objects from a source to sinks: list,
-// download, gunzip, parse, encode as ECS, deliver, and mark done in the
-// checkpoint once every sink has committed every record of the object.
+// download, gunzip, parse, enrich, hand typed records to every sink, and
+// mark an object done in the checkpoint once every sink has acknowledged
+// every record of it (delivered, or rejected for good into the dead letters).
+//
+// Sinks acknowledge late: a worker hands an object's batches to the sinks,
+// ends it and goes on to the next object while the sinks deliver. What is in
+// flight (records handed to sinks and not acknowledged) is capped; at the
+// cap, workers wait before they start another object, and the source waits
+// for them: memory stays bounded, whatever the sinks hold.
 package pipeline
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/flowlog/flowlog/exporter/checkpoint"
 	"github.com/flowlog/flowlog/exporter/deadletter"
+	"github.com/flowlog/flowlog/exporter/ecs"
 	"github.com/flowlog/flowlog/exporter/enrich"
-	"github.com/flowlog/flowlog/exporter/enrich/ecs"
-	"github.com/flowlog/flowlog/exporter/ibm"
+	"github.com/flowlog/flowlog/exporter/format"
 	"github.com/flowlog/flowlog/exporter/recordid"
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/source"
-	"github.com/flowlog/flowlog/internal/objkey"
 	"github.com/flowlog/flowlog/parser"
 )
 
 // Config tunes the pipeline.
 type Config struct {
-	Workers      int            // objects processed at once
-	BatchDocs    int            // documents handed to the sinks at a time
+	Workers      int            // objects read at once
+	BatchRecords int            // records handed to the sinks at a time
 	Parser       parser.Options // line and object limits
 	ECS          ecs.Config
 	Enrich       enrich.Config
@@ -40,13 +45,22 @@ type Config struct {
 	LookBack     time.Duration // export: how far back listings reach, for late and rewritten objects
 	Retries      int           // backfill: attempts per object before giving up on it
 	SaveEvery    time.Duration // checkpoint writes at most this often; a crash redoes at most this much
+	// In flight: records (and their bytes) handed to sinks and not yet
+	// acknowledged. At either cap, workers wait before the next object.
+	MaxRecordsInFlight int64
+	MaxBytesInFlight   int64
+	// Grace is how long, when stopping, acknowledgements of objects already
+	// handed to the sinks are awaited.
+	Grace time.Duration
 }
 
-// DefaultConfig returns the defaults: 2 workers, batches of 1000, a listing
-// every 30 s reaching back 24 h.
+// DefaultConfig returns the defaults: 2 workers, batches of 1,000 records,
+// a listing every 30 s reaching back 24 h, at most 500,000 records or
+// 256 MiB in flight.
 func DefaultConfig() Config {
-	return Config{Workers: 2, BatchDocs: 1000, Parser: parser.DefaultOptions(), ECS: ecs.DefaultConfig(), Enrich: enrich.DefaultConfig(),
-		PollInterval: 30 * time.Second, LookBack: 24 * time.Hour, Retries: 5, SaveEvery: time.Second}
+	return Config{Workers: 2, BatchRecords: 1000, Parser: parser.DefaultOptions(), ECS: ecs.DefaultConfig(), Enrich: enrich.DefaultConfig(),
+		PollInterval: 30 * time.Second, LookBack: 24 * time.Hour, Retries: 5, SaveEvery: time.Second,
+		MaxRecordsInFlight: 500_000, MaxBytesInFlight: 256 << 20, Grace: 1500 * time.Millisecond}
 }
 
 // Deps are the parts the pipeline joins.
@@ -61,15 +75,59 @@ type Deps struct {
 
 // Pipeline delivers the objects of one source to its sinks.
 type Pipeline struct {
-	cfg    Config
-	deps   Deps
-	log    *slog.Logger
-	m      *metrics
-	enrich *enrich.Enricher
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	m       *metrics
+	enrich  *enrich.Enricher
+	enc     *ecs.Encoder
+	flight  limiter // objects, records and bytes handed to sinks and not yet acknowledged by all
 
 	running  atomic.Bool
 	listedOK atomic.Int64 // unix nanoseconds of the last successful listing
 }
+
+// New checks the configuration; it starts nothing.
+func New(cfg Config, deps Deps) (*Pipeline, error) {
+	if cfg.Workers < 1 || cfg.BatchRecords < 1 {
+		return nil, fmt.Errorf("pipeline: workers (%d) and batch size (%d) must be at least 1", cfg.Workers, cfg.BatchRecords)
+	}
+	if cfg.MaxRecordsInFlight < 1 || cfg.MaxBytesInFlight < 1 {
+		return nil, fmt.Errorf("pipeline: the in-flight caps (%d records, %d bytes) must be at least 1", cfg.MaxRecordsInFlight, cfg.MaxBytesInFlight)
+	}
+	if deps.Source == nil || len(deps.Sinks) == 0 || deps.Checkpoint == nil {
+		return nil, errors.New("pipeline: a source, a sink and a checkpoint are required")
+	}
+	enc, err := ecs.New(cfg.ECS)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Parser.Validate(); err != nil {
+		return nil, err
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := deps.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	// Several pipelines (one per source) share a registry.
+	reg = prometheus.WrapRegistererWith(prometheus.Labels{"source": deps.Source.Name()}, reg)
+	p := &Pipeline{cfg: cfg, deps: deps, log: log.With("component", "exporter", "source", deps.Source.Name()), enc: enc}
+	p.flight.init(cfg.MaxRecordsInFlight, cfg.MaxBytesInFlight)
+	if p.m, err = newMetrics(reg, deps.Sinks, &p.flight); err != nil {
+		return nil, err
+	}
+	if p.enrich, err = enrich.New(cfg.Enrich); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Close releases the enrichment databases.
+func (p *Pipeline) Close() error { return p.enrich.Close() }
 
 // Healthy reports whether Run is running.
 func (p *Pipeline) Healthy() error {
@@ -95,404 +153,309 @@ func (p *Pipeline) Ready() error {
 	return nil
 }
 
-// New checks the configuration; it starts nothing.
-func New(cfg Config, deps Deps) (*Pipeline, error) {
-	if cfg.Workers < 1 || cfg.BatchDocs < 1 {
-		return nil, fmt.Errorf("pipeline: workers (%d) and batch size (%d) must be at least 1", cfg.Workers, cfg.BatchDocs)
-	}
-	if deps.Source == nil || len(deps.Sinks) == 0 || deps.Checkpoint == nil {
-		return nil, errors.New("pipeline: a source, a sink and a checkpoint are required")
-	}
-	if _, err := ecs.New(cfg.ECS); err != nil {
-		return nil, err
-	}
-	if err := cfg.Parser.Validate(); err != nil {
-		return nil, err
-	}
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	reg := deps.Registerer
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	// Several pipelines (one per source) share a registry.
-	reg = prometheus.WrapRegistererWith(prometheus.Labels{"source": deps.Source.Name()}, reg)
-	m, err := newMetrics(reg, deps.Sinks)
-	if err != nil {
-		return nil, err
-	}
-	en, err := enrich.New(cfg.Enrich)
-	if err != nil {
-		return nil, err
-	}
-	return &Pipeline{cfg: cfg, deps: deps, log: log.With("component", "exporter", "source", deps.Source.Name()), m: m, enrich: en}, nil
+// Outcome is how an object ended.
+type Outcome uint8
+
+// Outcomes.
+const (
+	Delivered Outcome = iota // every record delivered (or rejected for good into the dead letters); done
+	Damaged                  // the object's own bytes are bad (truncated, corrupt, too large): the records before the damage were delivered; done
+	Failed                   // not delivered: to do again
+)
+
+func (o Outcome) String() string {
+	return [...]string{"delivered", "damaged", "failed"}[o]
 }
 
-// Close releases the enrichment databases.
-func (p *Pipeline) Close() error { return p.enrich.Close() }
-
-// Stats counts what a backfill did.
-type Stats struct {
-	Objects, Failed, Skipped int
-	Bytes                    int64 // stored (compressed) bytes of the objects read
-	Records, Rejected        int64
+// Result is what became of one object.
+type Result struct {
+	Object        source.Object
+	Outcome       Outcome
+	Err           error // why it failed, or the damage
+	Records       int64 // records read
+	RejectedLines int64 // lines that did not parse
+	SinkRejected  int64 // records a sink refused for good (all sinks)
+	Took          time.Duration
 }
 
-// Plan lists the objects of r not yet done: what a backfill would read.
-func (p *Pipeline) Plan(ctx context.Context, r source.Range) (todo []source.Object, done int, err error) {
-	objs, err := p.deps.Source.List(ctx, r)
-	if err != nil {
-		return nil, 0, err
-	}
-	for _, o := range objs {
-		if p.deps.Checkpoint.Done(p.deps.Source.Name(), o.Key, o.ETag) {
-			done++
-			continue
+// task is one attempt at one object, from the worker that reads it to the
+// last sink's acknowledgement.
+type task struct {
+	obj     source.Object
+	so      sink.Object
+	attempt int
+	start   time.Time
+	final   func(Result) // called once, by whoever finishes the task
+
+	mu          sync.Mutex
+	pending     int
+	worst       sink.Status
+	sinkErr     error
+	results     []sink.Result
+	records     int64
+	rejected    int64
+	damage      error
+	letters     *deadletter.Letters
+	flightRecs  int64
+	flightBytes int64
+}
+
+// run starts delivering t: workers call it.
+func (w *worker) run(ctx context.Context, t *task) {
+	p := w.p
+	p.flight.add(1, 0, 0)
+	t.start = time.Now()
+	t.so = sink.Object{Source: p.deps.Source.Name(), Bucket: t.obj.Bucket, Key: t.obj.Key, ETag: t.obj.ETag, Time: t.obj.Time(), Size: t.obj.Size}
+	t.letters = p.deps.DeadLetter.Open(&t.so)
+	t.results = make([]sink.Result, len(p.deps.Sinks))
+	if err := w.read(ctx, t); err != nil {
+		for _, sw := range w.ws {
+			sw.Abort()
 		}
-		todo = append(todo, o)
-	}
-	return todo, done, nil
-}
-
-// Backfill delivers the objects of r that are not done yet, once, and
-// returns. progress, if not nil, is called after each object, one call at a time.
-func (p *Pipeline) Backfill(ctx context.Context, r source.Range, progress func(Stats)) (Stats, error) {
-	todo, done, err := p.Plan(ctx, r)
-	if err != nil {
-		return Stats{Skipped: done}, err
-	}
-	return p.Deliver(ctx, todo, done, progress)
-}
-
-// Deliver delivers the objects Plan returned (done is its count of objects
-// already delivered, for the stats), once, and returns.
-func (p *Pipeline) Deliver(ctx context.Context, todo []source.Object, done int, progress func(Stats)) (Stats, error) {
-	st := Stats{Skipped: done}
-	var mu sync.Mutex
-	queue := make(chan source.Object)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer close(queue)
-		for _, o := range todo {
-			select {
-			case queue <- o:
-			case <-gctx.Done():
-				return nil
-			}
-		}
-		return nil
-	})
-	for range p.cfg.Workers {
-		w := p.newWorker()
-		g.Go(func() error {
-			for o := range queue {
-				res, err := w.processWithRetry(gctx, o, p.cfg.Retries)
-				mu.Lock()
-				st.Records += res.records
-				st.Rejected += res.rejected
-				st.Bytes += o.Size
-				if err != nil {
-					st.Failed++
-				} else {
-					st.Objects++
-				}
-				if progress != nil {
-					progress(st) // one call at a time
-				}
-				mu.Unlock()
-				if err != nil && gctx.Err() == nil {
-					p.log.Error("object not delivered; it stays to do for the next run", "key", o.Key, "err", err)
-				}
-			}
-			return nil
-		})
-	}
-	g.Wait()
-	if err := p.deps.Checkpoint.Flush(); err != nil {
-		return st, err
-	}
-	if ctx.Err() != nil {
-		return st, ctx.Err()
-	}
-	if st.Failed > 0 {
-		return st, fmt.Errorf("%d of %d objects not delivered; run again to retry them", st.Failed, len(todo))
-	}
-	return st, nil
-}
-
-// Run delivers new objects as they appear until ctx ends: it lists the
-// source every PollInterval, reaching LookBack into the past so that late
-// and rewritten objects are found, and hands what is not done, in key order,
-// to the workers. A listing waits while the workers are busy.
-func (p *Pipeline) Run(ctx context.Context) error {
-	p.running.Store(true)
-	defer p.running.Store(false)
-	queue := make(chan source.Object, p.cfg.Workers)
-	var inflight sync.Map // key → struct{}: queued or being processed
-	g, gctx := errgroup.WithContext(ctx)
-	for range p.cfg.Workers {
-		w := p.newWorker()
-		g.Go(func() error {
-			for o := range queue {
-				if _, err := w.process(gctx, o); err != nil && gctx.Err() == nil {
-					p.log.Warn("object not delivered; retried at the next listing", "key", o.Key, "err", err)
-				}
-				inflight.Delete(o.Key)
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(queue)
-		t := time.NewTicker(p.cfg.PollInterval)
-		defer t.Stop()
-		for {
-			p.poll(gctx, queue, &inflight)
-			if err := p.deps.Checkpoint.Flush(); err != nil {
-				p.log.Error("checkpoint not written", "err", err)
-			}
-			select {
-			case <-gctx.Done():
-				return nil
-			case <-t.C:
-			}
-		}
-	})
-	err := g.Wait()
-	if ferr := p.deps.Checkpoint.Flush(); ferr != nil {
-		return ferr
-	}
-	return err
-}
-
-func (p *Pipeline) poll(ctx context.Context, queue chan<- source.Object, inflight *sync.Map) {
-	since := time.Now().Add(-p.cfg.LookBack)
-	objs, err := p.deps.Source.List(ctx, source.Range{Since: since})
-	if err != nil {
-		if ctx.Err() == nil {
-			p.m.listErrors.Inc()
-			p.log.Warn("listing failed; trying again at the next poll", "err", err)
-		}
+		w.ws = w.ws[:0]
+		p.finish(t, err)
 		return
 	}
-	p.listedOK.Store(time.Now().UnixNano())
-	p.deps.Checkpoint.Forget(p.deps.Source.Name(), since.Add(-time.Hour))
-	name := p.deps.Source.Name()
-	var todo []source.Object
-	for _, o := range objs {
-		if _, busy := inflight.Load(o.Key); busy || p.deps.Checkpoint.Done(name, o.Key, o.ETag) {
-			continue
-		}
-		todo = append(todo, o)
+	t.mu.Lock()
+	t.pending = len(w.ws)
+	t.mu.Unlock()
+	for i, sw := range w.ws {
+		sw.End(func(r sink.Result) { p.ack(t, i, r) })
 	}
-	p.m.listed.Add(float64(len(todo)))
-	p.m.setLag(todo)
-	for _, o := range todo {
-		inflight.Store(o.Key, struct{}{})
-		select {
-		case queue <- o:
-		case <-ctx.Done():
-			return
-		}
+	w.ws = w.ws[:0]
+}
+
+// ack records one sink's acknowledgement; the last one finishes the task.
+func (p *Pipeline) ack(t *task, i int, r sink.Result) {
+	t.mu.Lock()
+	t.results[i] = r
+	if s := r.Status(); s > t.worst {
+		t.worst = s
+	}
+	if r.Err != nil && t.sinkErr == nil {
+		t.sinkErr = fmt.Errorf("sink %s: %w", p.deps.Sinks[i].Name(), r.Err)
+	}
+	t.pending--
+	last := t.pending == 0
+	t.mu.Unlock()
+	if last {
+		p.finish(t, t.sinkErr)
 	}
 }
 
-// worker holds the buffers one object at a time needs.
+// finish settles a task: marks it done (with its dead letters) or failed,
+// releases what it held in flight, and tells its driver.
+func (p *Pipeline) finish(t *task, err error) {
+	p.flight.release(1, t.flightRecs, t.flightBytes)
+	res := Result{Object: t.obj, Records: t.records, RejectedLines: t.rejected, Took: time.Since(t.start)}
+	if err == nil {
+		for i, r := range t.results {
+			for _, rej := range r.Rejects {
+				t.letters.AddRejected(rej, p.deps.Sinks[i].Name())
+			}
+			res.SinkRejected += int64(len(r.Rejects))
+		}
+		err = t.letters.Commit()
+	}
+	if err != nil {
+		t.letters.Abort()
+		res.Outcome, res.Err = Failed, err
+		p.m.failed.Inc()
+		t.final(res)
+		return
+	}
+	p.deps.Checkpoint.MarkDone(t.so.Source, t.obj.Key, t.obj.ETag, t.obj.Time())
+	res.Outcome = Delivered
+	if t.damage != nil {
+		res.Outcome, res.Err = Damaged, t.damage
+		p.m.damaged.Inc()
+	}
+	p.m.done.Inc()
+	p.m.bytes.Add(float64(t.obj.Size))
+	p.m.recordsIn.Add(float64(t.records))
+	p.m.rejected.Add(float64(t.rejected))
+	for i, r := range t.results {
+		p.m.recordsOut[i].Add(float64(t.records - int64(len(r.Rejects))))
+		p.m.sinkRejected[i].Add(float64(len(r.Rejects)))
+		p.m.duplicates[i].Add(float64(r.Duplicates))
+	}
+	t.final(res)
+}
+
+// worker holds what reading one object at a time needs.
 type worker struct {
-	p     *Pipeline
-	v2    *parser.Reader
-	ibm   *ibm.Reader
-	enc   *ecs.Encoder
-	fill  *enrich.Filler
-	batch sink.Batch
-	extra ecs.Extra
-	ws    []sink.Writer
+	p       *Pipeline
+	raw     *bufio.Reader
+	detect  *format.Detector
+	readers []format.Reader // by format, made on first use
+	fill    *enrich.Filler
+	batch   *sink.Batch
+	ws      []sink.Writer
 }
 
 func (p *Pipeline) newWorker() *worker {
-	enc, _ := ecs.New(p.cfg.ECS) // checked in New
-	return &worker{p: p, v2: parser.NewReader(nil, "", p.cfg.Parser), ibm: ibm.NewReader(p.cfg.Parser), enc: enc, fill: p.enrich.NewFiller()}
+	d := format.NewDetector(nil)
+	return &worker{p: p, raw: bufio.NewReaderSize(nil, 64<<10), detect: d, readers: make([]format.Reader, len(d.Formats())),
+		fill: p.enrich.NewFiller(), batch: sink.NewBatch(p.enc)}
 }
 
-type result struct {
-	records, rejected int64
-	sinkRejects       []int64 // by sink: documents refused for good
-}
-
-func (w *worker) processWithRetry(ctx context.Context, o source.Object, attempts int) (result, error) {
-	wait := time.Second
-	for i := 1; ; i++ {
-		res, err := w.process(ctx, o)
-		if err == nil || i >= attempts || ctx.Err() != nil {
-			return res, err
-		}
-		w.p.log.Warn("object failed; retrying", "key", o.Key, "attempt", i, "retry_in", wait, "err", err)
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Minute)
-	}
-}
-
-// process delivers one object to every sink and marks it done.
-func (w *worker) process(ctx context.Context, o source.Object) (res result, err error) {
+// read reads the object and hands its records to every sink. An error
+// means the object failed: the caller aborts the writers.
+func (w *worker) read(ctx context.Context, t *task) error {
 	p := w.p
-	start := time.Now()
-	name := p.deps.Source.Name()
-	so := sink.Object{Source: name, Bucket: o.Bucket, Key: o.Key, ETag: o.ETag, Time: o.Time()}
-	w.ws = w.ws[:0]
-	defer func() {
-		if err != nil {
-			for _, sw := range w.ws {
-				sw.Abort()
-			}
-			p.m.failed.Inc()
-		}
-	}()
-	rc, err := p.deps.Source.Open(ctx, o)
+	body, err := p.deps.Source.Open(ctx, t.obj)
 	if err != nil {
-		return res, err
+		return err
 	}
-	defer rc.Close()
+	defer body.Close()
+	w.raw.Reset(body)
+	head, _ := w.raw.Peek(4 << 10) // a short or failing object shows its error on the reads below
+	f := w.detect.Detect(head)
+	if w.readers[f] == nil {
+		w.readers[f] = w.detect.Formats()[f].New(p.cfg.Parser)
+	}
+	rd := w.readers[f]
+	name := t.so.String()
+	rd.Reset(w.raw, name)
 	for _, s := range p.deps.Sinks {
-		sw, err := s.Open(ctx, so)
+		sw, err := s.Open(ctx, &t.so)
 		if err != nil {
-			return res, fmt.Errorf("sink %s: %w", s.Name(), err)
+			return fmt.Errorf("sink %s: %w", s.Name(), err)
 		}
 		w.ws = append(w.ws, sw)
 	}
-	res.sinkRejects = make([]int64, len(w.ws))
-	ids := recordid.ForObject(o.Bucket, o.Key, o.ETag)
-	objName := o.Key
-	if o.Bucket != "" {
-		objName = "s3://" + o.Bucket + "/" + o.Key
-	}
-	// IBM Cloud Flow Logs objects are JSON; everything else is v2 lines.
-	var rd recordReader = w.v2
-	isIBM := o.Info.Layout == objkey.IBM || strings.HasSuffix(o.Key, ".json") || strings.HasSuffix(o.Key, ".json.gz")
-	if isIBM {
-		rd = w.ibm
-	}
-	rd.Reset(rc, objName)
-	w.batch.Reset()
+	ids := recordid.ForObject(t.obj.Bucket, t.obj.Key, t.obj.ETag)
+	seq := 0
+	w.batch.Reset(&t.so, seq)
 	var lineErrs int
-	letters := p.deps.DeadLetter.Open(o.Bucket, o.Key)
 	for {
 		rec, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if isLineError(err) {
-				res.rejected++
-				letters.Add(lineOf(err), err.Error())
+			var le *parser.LineError
+			if errors.As(err, &le) {
+				t.rejected++
+				t.letters.Add(le.Line, le.Detail())
 				if lineErrs++; lineErrs <= 5 {
-					p.log.Warn("line rejected", "err", err)
+					p.log.Warn("line rejected", "object", name, "line", le.Line, "err", le.Detail())
 				}
 				continue
 			}
-			if errors.Is(err, parser.ErrTruncated) || errors.Is(err, parser.ErrCorrupt) || errors.Is(err, parser.ErrTooLarge) {
-				// The object itself is bad: deliver what came before the
-				// damage, say so, and do not try it again.
-				p.log.Error("object damaged; records before the damage delivered", "err", err)
-				p.m.damaged.Inc()
-				break
+			if source.IsTransport(err) || ctx.Err() != nil {
+				return err
 			}
-			return res, err
-		}
-		w.extra.EventID = ids.Append(w.extra.EventID[:0], rd.Line())
-		w.extra.Direction = ""
-		if isIBM {
-			w.extra.Direction = w.ibm.Direction()
-		}
-		w.fill.Fill(&w.extra, rec)
-		w.batch.Docs = w.enc.AppendECS(w.batch.Docs, rec, &w.extra)
-		w.batch.Docs = append(w.batch.Docs, '\n')
-		w.batch.Ends = append(w.batch.Ends, len(w.batch.Docs))
-		w.batch.Lines = append(w.batch.Lines, rd.Line())
-		res.records++
-		if w.batch.Len() >= p.cfg.BatchDocs {
-			if err := w.flush(ctx, letters, &res); err != nil {
-				return res, err
+			// The object's own bytes are bad. A transfer that broke can
+			// look the same: only when the rest of the object arrives is
+			// it the object's fault.
+			if rerr := source.Remaining(body); rerr != nil {
+				return rerr
 			}
+			t.damage = err
+			p.log.Error("object damaged; the records before the damage are delivered", "object", name, "err", err)
+			break
+		}
+		r := w.batch.Add(rec)
+		r.Line = rd.Line()
+		ids.Append(r.ID[:0], r.Line)
+		w.fill.Fill(&r.Enrich, &r.Record)
+		t.records++
+		if w.batch.Len() >= p.cfg.BatchRecords {
+			if err := w.write(ctx, t); err != nil {
+				return err
+			}
+			seq++
+			w.batch.Reset(&t.so, seq)
 		}
 	}
-	if err := w.flush(ctx, letters, &res); err != nil {
-		return res, err
+	if w.batch.Len() > 0 {
+		return w.write(ctx, t)
+	}
+	return nil
+}
+
+// write hands the batch to every sink and counts it in flight.
+func (w *worker) write(ctx context.Context, t *task) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	for i, sw := range w.ws {
-		if err := sw.Commit(ctx); err != nil {
-			return res, fmt.Errorf("sink %s: %w", p.deps.Sinks[i].Name(), err)
-		}
-	}
-	w.ws = w.ws[:0]
-	if err := letters.Commit(); err != nil {
-		return res, err
-	}
-	p.deps.Checkpoint.MarkDone(name, o.Key, o.ETag, o.Time())
-	if err := p.deps.Checkpoint.FlushEvery(p.cfg.SaveEvery); err != nil {
-		p.log.Error("checkpoint not written; delivered objects may be delivered again after a crash", "err", err)
-	}
-	p.m.done.Inc()
-	p.m.bytes.Add(float64(o.Size))
-	p.m.recordsIn.Add(float64(res.records))
-	p.m.rejected.Add(float64(res.rejected))
-	for i := range p.deps.Sinks {
-		p.m.recordsOut[i].Add(float64(res.records - res.sinkRejects[i]))
-		p.m.sinkRejected[i].Add(float64(res.sinkRejects[i]))
-	}
-	p.log.Debug("object delivered", "key", o.Key, "records", res.records, "rejected", res.rejected, "took", time.Since(start))
-	return res, nil
-}
-
-// recordReader is what the v2 and the IBM readers share.
-type recordReader interface {
-	Reset(src io.Reader, name string)
-	Next() (*parser.Record, error)
-	Line() int
-}
-
-// isLineError reports a rejected line: the lines after it are still read.
-func isLineError(err error) bool {
-	var le *parser.LineError
-	return errors.As(err, &le)
-}
-
-func lineOf(err error) int {
-	var le *parser.LineError
-	if errors.As(err, &le) {
-		return le.Line
-	}
-	return 0
-}
-
-// flush hands the batch to every sink. Documents a sink refuses for good
-// go to the dead letters with the sink's reason.
-func (w *worker) flush(ctx context.Context, letters *deadletter.Letters, res *result) error {
-	if w.batch.Len() == 0 {
-		return nil
-	}
-	for i, sw := range w.ws {
-		err := sw.Write(ctx, &w.batch)
-		var re *sink.RejectError
-		if errors.As(err, &re) {
-			name := w.p.deps.Sinks[i].Name()
-			for _, r := range re.Rejects {
-				if r.Doc >= 0 && r.Doc < len(w.batch.Lines) {
-					letters.Add(w.batch.Lines[r.Doc], "sink "+name+": "+r.Reason)
-				}
-			}
-			res.sinkRejects[i] += int64(len(re.Rejects))
-			err = nil
-		}
-		if err != nil {
+		if err := sw.Write(ctx, w.batch); err != nil {
 			return fmt.Errorf("sink %s: %w", w.p.deps.Sinks[i].Name(), err)
 		}
 	}
-	w.batch.Reset()
+	n, b := int64(w.batch.Len()), int64(w.batch.Bytes())
+	t.flightRecs += n
+	t.flightBytes += b
+	w.p.flight.add(0, n, b)
 	return nil
+}
+
+// limiter counts what is in flight and makes workers wait at the caps.
+type limiter struct {
+	mu                      sync.Mutex
+	objects, records, bytes int64
+	maxRecs, maxBytes       int64
+	changed                 chan struct{} // closed and replaced at every release
+}
+
+func (l *limiter) init(maxRecs, maxBytes int64) {
+	l.maxRecs, l.maxBytes, l.changed = maxRecs, maxBytes, make(chan struct{})
+}
+
+func (l *limiter) add(objects, recs, bytes int64) {
+	l.mu.Lock()
+	l.objects += objects
+	l.records += recs
+	l.bytes += bytes
+	l.mu.Unlock()
+}
+
+func (l *limiter) release(objects, recs, bytes int64) {
+	l.mu.Lock()
+	l.objects -= objects
+	l.records -= recs
+	l.bytes -= bytes
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+}
+
+func (l *limiter) load() (objects, records, bytes int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.objects, l.records, l.bytes
+}
+
+// waitFor returns true when ok holds for what is in flight, false when ctx
+// ends first.
+func (l *limiter) waitFor(ctx context.Context, ok func(objects, records, bytes int64) bool) bool {
+	for {
+		l.mu.Lock()
+		if ok(l.objects, l.records, l.bytes) {
+			l.mu.Unlock()
+			return true
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// room returns when there is room for another object, false when ctx ends.
+func (l *limiter) room(ctx context.Context) bool {
+	return l.waitFor(ctx, func(_, records, bytes int64) bool { return records < l.maxRecs && bytes < l.maxBytes })
+}
+
+// awaitAcks waits, at most Grace, for the acknowledgements of the objects
+// already handed to the sinks; false when some are still missing.
+func (p *Pipeline) awaitAcks() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Grace)
+	defer cancel()
+	return p.flight.waitFor(ctx, func(objects, _, _ int64) bool { return objects == 0 })
 }

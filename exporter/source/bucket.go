@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -23,14 +24,52 @@ type Bucket struct {
 
 // NewBucket returns the source of the objects under prefixes (none: the whole bucket).
 func NewBucket(client *s3.Client, bucket string, prefixes ...string) *Bucket {
-	if len(prefixes) == 0 {
-		prefixes = []string{""}
-	}
-	return &Bucket{client: client, bucket: bucket, prefixes: prefixes}
+	return &Bucket{client: client, bucket: bucket, prefixes: CanonicalPrefixes(prefixes)}
 }
 
-// Name is s3://bucket; keys are full keys, so prefixes share one namespace.
-func (b *Bucket) Name() string { return "s3://" + b.bucket }
+// CanonicalPrefixes returns prefixes without leading or trailing "/",
+// sorted, without repeats and without those inside another; [""] (the
+// whole bucket) when none is left.
+func CanonicalPrefixes(prefixes []string) []string {
+	var out []string
+	for _, p := range prefixes {
+		out = append(out, strings.Trim(p, "/"))
+	}
+	sort.Strings(out)
+	out = slices.Compact(out)
+	var kept []string
+	for _, p := range out {
+		inside := false
+		for _, q := range kept {
+			if q == "" || strings.HasPrefix(p, q+"/") {
+				inside = true
+			}
+		}
+		if !inside {
+			kept = append(kept, p)
+		}
+	}
+	if len(kept) == 0 {
+		return []string{""}
+	}
+	return kept
+}
+
+// BucketName is the name of the source of bucket under prefixes:
+// s3://bucket, s3://bucket/prefix, or s3://bucket/{a,b} for several.
+func BucketName(bucket string, prefixes []string) string {
+	prefixes = CanonicalPrefixes(prefixes)
+	switch {
+	case len(prefixes) == 1 && prefixes[0] == "":
+		return "s3://" + bucket
+	case len(prefixes) == 1:
+		return "s3://" + bucket + "/" + prefixes[0]
+	}
+	return "s3://" + bucket + "/{" + strings.Join(prefixes, ",") + "}"
+}
+
+// Name is the bucket and its prefixes: s3://bucket/prefix.
+func (b *Bucket) Name() string { return BucketName(b.bucket, b.prefixes) }
 
 // keyRange is one listing: the keys under Prefix after StartAfter and
 // before StopAt (empty: no bound); Shallow lists only the objects directly
@@ -52,12 +91,12 @@ func (k keyRange) String() string {
 
 // List lists the key ranges that can hold objects of r and keeps the
 // flow-log objects whose time is in r.
-func (b *Bucket) List(ctx context.Context, r Range) ([]Object, error) {
+func (b *Bucket) List(ctx context.Context, r Range) (Listing, error) {
 	ranges, err := b.ranges(ctx, r)
 	if err != nil {
-		return nil, err
+		return Listing{}, err
 	}
-	var out []Object
+	var out Listing
 	seen := map[string]bool{}
 	for _, kr := range ranges {
 		in := &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(kr.Prefix)}
@@ -71,29 +110,51 @@ func (b *Bucket) List(ctx context.Context, r Range) ([]Object, error) {
 	pages:
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
+			if err == nil {
+				err = checkListing(page.Name, b.bucket)
+			}
 			if err != nil {
-				return nil, fmt.Errorf("list s3://%s/%s: %w", b.bucket, kr.Prefix, err)
+				return Listing{}, fmt.Errorf("list s3://%s/%s: %w", b.bucket, kr.Prefix, err)
 			}
 			for _, c := range page.Contents {
 				key := aws.ToString(c.Key)
 				if kr.StopAt != "" && key >= kr.StopAt {
 					break pages // keys come in order: the rest is later
 				}
+				if seen[key] {
+					continue
+				}
+				seen[key] = true
 				info, ok := objkey.Parse(key)
-				if !ok || seen[key] {
+				if !ok {
+					out.Unknown++
 					continue
 				}
 				o := Object{Bucket: b.bucket, Key: key, ETag: aws.ToString(c.ETag), Size: aws.ToInt64(c.Size),
 					Modified: aws.ToTime(c.LastModified).UTC(), Info: info}
-				if r.Contains(o.Time()) {
-					seen[key] = true
-					out = append(out, o)
+				if !r.Contains(o.Time()) {
+					out.OutOfRange++
+					continue
 				}
+				out.Objects = append(out.Objects, o)
 			}
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	sort.Slice(out.Objects, func(i, j int) bool { return out.Objects[i].Key < out.Objects[j].Key })
 	return out, nil
+}
+
+// ErrNotListing is the cause of a listing error when the answer is not an S3
+// listing: a web page from a wrong endpoint, a captive portal, a proxy.
+var ErrNotListing = errors.New("the answer is not an S3 bucket listing (is the endpoint an S3 service?)")
+
+// checkListing tells a real listing, which names its bucket, from anything
+// else answered with status 200, which the SDK reads as an empty listing.
+func checkListing(name *string, bucket string) error {
+	if name == nil || *name != bucket {
+		return ErrNotListing
+	}
+	return nil
 }
 
 // Prefixes describes the key ranges List reads for r, for people.
@@ -199,6 +260,9 @@ func (b *Bucket) folders(ctx context.Context, prefix string) ([]string, error) {
 		Prefix: aws.String(prefix), Delimiter: aws.String("/")})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
+		if err == nil {
+			err = checkListing(page.Name, b.bucket)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("list s3://%s/%s: %w", b.bucket, prefix, err)
 		}
@@ -216,9 +280,25 @@ func (b *Bucket) Open(ctx context.Context, o Object) (io.ReadCloser, error) {
 	if o.ETag != "" {
 		in.IfMatch = aws.String(o.ETag)
 	}
+	name := "s3://" + b.bucket + "/" + o.Key
 	out, err := b.client.GetObject(ctx, in)
 	if err != nil {
-		return nil, fmt.Errorf("get s3://%s/%s: %w", b.bucket, o.Key, err)
+		return nil, &TransportError{Object: name, Err: err}
 	}
-	return out.Body, nil
+	return CheckSize(out.Body, name, o.Size), nil
+}
+
+// Check lists one key of each prefix: it fails where the bucket cannot be
+// reached, does not exist, or the credentials are refused.
+func (b *Bucket) Check(ctx context.Context) error {
+	for _, prefix := range b.prefixes {
+		page, err := b.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(b.bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(1)})
+		if err == nil {
+			err = checkListing(page.Name, b.bucket)
+		}
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", b.bucket, prefix, err)
+		}
+	}
+	return nil
 }

@@ -2,10 +2,13 @@ package source
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -33,21 +36,100 @@ func TestFolder(t *testing.T) {
 	write(".hidden/web-1-1714521600.log.gz", true)  // hidden folder
 	write("a/web-1-1714694400.log.gz", false)       // still being written
 	write("a/notes.txt", true)
-	f := NewFolder(dir)
-	objs, err := f.List(context.Background(), Range{})
+	f, err := NewFolder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := f.List(context.Background(), Range{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var keys []string
-	for _, o := range objs {
+	for _, o := range l.Objects {
 		keys = append(keys, o.Key)
+		if o.Bucket != f.Name() || !filepath.IsAbs(o.Bucket) {
+			t.Errorf("%s: bucket %q, want the folder", o.Key, o.Bucket)
+		}
 	}
 	if diff := cmp.Diff([]string{"a/web-1-1714521600.log.gz", "a/web-1-1714608000.log.gz", "b/other.json.gz"}, keys); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	objs, _ = f.List(context.Background(), Range{Since: day(2), Until: day(3)})
-	if len(objs) != 1 || objs[0].Key != "a/web-1-1714608000.log.gz" {
-		t.Errorf("range May 2: %v (other.json.gz has its modification time, now)", objs)
+	if l.Settling != 1 || l.Unknown != 1 || l.OutOfRange != 0 {
+		t.Errorf("passed over: %d settling, %d unknown, %d out of range; want 1, 1, 0", l.Settling, l.Unknown, l.OutOfRange)
+	}
+	l, _ = f.List(context.Background(), Range{Since: day(2), Until: day(3)})
+	if len(l.Objects) != 1 || l.Objects[0].Key != "a/web-1-1714608000.log.gz" || l.OutOfRange != 2 {
+		t.Errorf("range May 2: %v, %d out of range (other.json.gz has its modification time, now)", l.Objects, l.OutOfRange)
+	}
+}
+
+// TestFolderVersion: a file rewritten with the same size and modification
+// time is a new version.
+func TestFolderVersion(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "web-1-1714521600.log.gz")
+	old := time.Now().Add(-time.Minute)
+	os.WriteFile(p, []byte("aaaa"), 0o644)
+	os.Chtimes(p, old, old)
+	f, _ := NewFolder(dir)
+	f.Settle = 0
+	first, _ := f.List(context.Background(), Range{})
+	time.Sleep(10 * time.Millisecond)
+	os.WriteFile(p, []byte("bbbb"), 0o644)
+	os.Chtimes(p, old, old)
+	second, _ := f.List(context.Background(), Range{})
+	if len(first.Objects) != 1 || len(second.Objects) != 1 {
+		t.Fatalf("listed %v then %v", first.Objects, second.Objects)
+	}
+	a, b := first.Objects[0], second.Objects[0]
+	if a.Size != b.Size || !a.Modified.Equal(b.Modified) || a.ETag == b.ETag {
+		t.Errorf("same size and mtime, rewritten: ETag %s then %s", a.ETag, b.ETag)
+	}
+}
+
+// TestFolderNames: one folder named relative, absolute or through a link is
+// one source.
+func TestFolderNames(t *testing.T) {
+	dir := t.TempDir()
+	os.Symlink(dir, filepath.Join(t.TempDir(), "link"))
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	os.Chdir(filepath.Dir(dir))
+	var names []string
+	for _, d := range []string{dir, filepath.Base(dir), dir + "/", "./" + filepath.Base(dir) + "/../" + filepath.Base(dir)} {
+		f, err := NewFolder(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, f.Name())
+	}
+	for _, n := range names {
+		if n != names[0] {
+			t.Errorf("names %v differ", names)
+		}
+	}
+}
+
+// TestCheckedBody: a body that ends early, fails, or runs long is a
+// transport error, not the object's.
+func TestCheckedBody(t *testing.T) {
+	read := func(body string, size int64) error {
+		_, err := io.ReadAll(CheckSize(io.NopCloser(strings.NewReader(body)), "x", size))
+		return err
+	}
+	if err := read("abcd", 4); err != nil {
+		t.Errorf("exact: %v", err)
+	}
+	if err := read("abc", 4); !IsTransport(err) || !errors.Is(err, ErrShortRead) {
+		t.Errorf("short: %v", err)
+	}
+	if err := read("abcde", 4); !IsTransport(err) {
+		t.Errorf("long: %v", err)
+	}
+	boom := errors.New("connection reset")
+	_, err := io.ReadAll(CheckSize(io.NopCloser(io.MultiReader(strings.NewReader("ab"), iotest.ErrReader(boom))), "x", 4))
+	if !IsTransport(err) || !errors.Is(err, boom) {
+		t.Errorf("failing: %v", err)
 	}
 }
 
@@ -95,12 +177,12 @@ func TestBucketPrefixesIntegration(t *testing.T) {
 		if diff := cmp.Diff(c.wantPrefixes, prefixes); diff != "" {
 			t.Errorf("prefix %q: listed (-want +got):\n%s", c.prefix, diff)
 		}
-		objs, err := b.List(context.Background(), may2)
+		l, err := b.List(context.Background(), may2)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got []string
-		for _, o := range objs {
+		for _, o := range l.Objects {
 			got = append(got, o.Key)
 		}
 		if diff := cmp.Diff(c.wantKeys, got); diff != "" {

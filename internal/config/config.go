@@ -5,9 +5,7 @@ package config
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"strconv"
@@ -28,9 +26,13 @@ func Load(path string, dst any) error {
 }
 
 // Decode reads YAML data, named name in errors, into dst. lookup resolves
-// ${NAME} references; a reference to an unset variable is an error.
+// ${NAME} references; a reference to an unset variable is an error. Keys dst
+// does not know and values of the wrong kind are refused with the line, the
+// key and what is wanted (see Check). Values taken from the environment are
+// never repeated in errors: they may be secrets.
 func Decode(name string, data []byte, dst any, lookup func(string) (string, bool)) error {
 	var missing []string
+	var secrets []string
 	expand := func(ref []byte) []byte {
 		key := string(ref[2 : len(ref)-1])
 		v, ok := lookup(key)
@@ -38,6 +40,7 @@ func Decode(name string, data []byte, dst any, lookup func(string) (string, bool
 			missing = append(missing, key)
 			return ref
 		}
+		secrets = append(secrets, v, yamlString(v))
 		// Quote the value so that secrets with YAML syntax stay strings.
 		return []byte(yamlString(v))
 	}
@@ -50,15 +53,30 @@ func Decode(name string, data []byte, dst any, lookup func(string) (string, bool
 	if len(missing) > 0 {
 		return fmt.Errorf("%s: environment variable %s is not set", name, strings.Join(missing, ", "))
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(dst); err != nil {
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%s: the file is empty", name)
-		}
-		return fmt.Errorf("%s: %w", name, err)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("%s: %s", name, redact(strings.TrimPrefix(err.Error(), "yaml: "), secrets))
+	}
+	if len(doc.Content) == 0 {
+		return fmt.Errorf("%s: the file is empty", name)
+	}
+	if err := DecodeNode(&doc, dst, ""); err != nil {
+		return fmt.Errorf("%s: %s", name, redact(err.Error(), secrets))
 	}
 	return nil
+}
+
+// redact replaces the values that came from the environment.
+func redact(msg string, secrets []string) string {
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			msg = strings.ReplaceAll(msg, s, "<from the environment>")
+			if q := strconv.Quote(s); len(q) > 2 {
+				msg = strings.ReplaceAll(msg, q[1:len(q)-1], "<from the environment>")
+			}
+		}
+	}
+	return msg
 }
 
 // commentStart returns where a YAML comment starts in line, or len(line):

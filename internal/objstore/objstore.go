@@ -5,6 +5,7 @@ package objstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -52,10 +53,16 @@ func ParseLocation(s string) (Location, error) {
 		// Keys are literal: the prefix is taken as written, not URL-decoded.
 		bucket, prefix, _ := strings.Cut(strings.TrimPrefix(s, "s3://"), "/")
 		if bucket == "" {
-			return Location{}, fmt.Errorf("location %q: no bucket after s3://", s)
+			return Location{}, errors.New("no bucket after s3:// (want s3://bucket[/prefix])")
+		}
+		if strings.ContainsAny(bucket, "@:") {
+			return Location{}, errors.New("an s3:// address holds no credentials (user:secret@…): give keys through the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or a configuration file with ${NAME}")
+		}
+		if !validBucket(bucket) {
+			return Location{}, fmt.Errorf("s3://%s: not a bucket name (letters, digits, '.', '-' and '_', up to 255)", bucket)
 		}
 		if strings.ContainsAny(s, "?#") {
-			return Location{}, fmt.Errorf("location %q: options do not belong in the address here", s)
+			return Location{}, fmt.Errorf("s3://%s: options do not belong in the address here", bucket)
 		}
 		return Location{Bucket: bucket, Prefix: strings.Trim(prefix, "/")}, nil
 	case strings.HasPrefix(s, "file://"):
@@ -73,9 +80,23 @@ func ParseLocation(s string) (Location, error) {
 	return Location{Dir: filepath.Clean(s)}, nil
 }
 
+func validBucket(b string) bool {
+	if len(b) > 255 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // ParseURL reads a location whose S3 options ride on the address, for
 // command-line use: s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=eu-central-1&path_style=true.
-// Credentials come from the AWS default chain (environment, shared files).
+// Credentials come from the AWS default chain (environment, shared files),
+// never from the address: it shows in the process list. Errors never repeat
+// the address's option values.
 func ParseURL(s string) (Location, S3Config, error) {
 	var cfg S3Config
 	base, query, hasQuery := strings.Cut(s, "?")
@@ -84,11 +105,11 @@ func ParseURL(s string) (Location, S3Config, error) {
 		return loc, cfg, err
 	}
 	if !loc.IsS3() {
-		return loc, cfg, fmt.Errorf("location %q: options apply to s3:// addresses only", s)
+		return loc, cfg, fmt.Errorf("%s: options (?…) apply to s3:// addresses only", loc)
 	}
 	values, err := url.ParseQuery(query)
 	if err != nil {
-		return loc, cfg, fmt.Errorf("location %q: %w", s, err)
+		return loc, cfg, fmt.Errorf("%s: the options after ? do not parse", loc)
 	}
 	for k, v := range values {
 		val := v[len(v)-1]
@@ -100,12 +121,24 @@ func ParseURL(s string) (Location, S3Config, error) {
 		case "path_style":
 			b, err := strconv.ParseBool(val)
 			if err != nil {
-				return loc, cfg, fmt.Errorf("location %q: path_style=%q: want true or false", s, val)
+				return loc, cfg, fmt.Errorf("%s: path_style=%q: want true or false", loc, val)
 			}
 			cfg.PathStyle = b
+		case "access_key_id", "secret_access_key", "session_token", "aws_access_key_id", "aws_secret_access_key":
+			return loc, cfg, fmt.Errorf("%s: %s does not belong in the address (others can read it in the process list): "+
+				"set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use -c with keys from ${NAME}", loc, k)
 		default:
-			return loc, cfg, fmt.Errorf("location %q: unknown option %q (known: endpoint, region, path_style)", s, k)
+			return loc, cfg, fmt.Errorf("%s: unknown option %s (known: endpoint, region, path_style)", loc, printableKey(k))
 		}
 	}
 	return loc, cfg, nil
+}
+
+// printableKey shows an option name, unless it may be a secret pasted in
+// the wrong place.
+func printableKey(k string) string {
+	if len(k) <= 24 && strings.Trim(k, "abcdefghijklmnopqrstuvwxyz_") == "" {
+		return strconv.Quote(k)
+	}
+	return "(name not shown)"
 }

@@ -34,10 +34,17 @@ func TestParseURL(t *testing.T) {
 		{in: "file://host/x", wantErr: "file URLs name a local folder"},
 		{in: "s3://b?colour=blue", wantErr: `unknown option "colour"`},
 		{in: "s3://b?path_style=maybe", wantErr: `path_style="maybe"`},
-		{in: "/tmp/x?region=a", wantErr: "options apply to s3:// addresses only"},
+		{in: "/tmp/x?region=a", wantErr: "options (?…) apply to s3:// addresses only"},
+		{in: "s3://AKIAX:wJalrXUtnFEMI@flows/x", wantErr: "holds no credentials"},
+		{in: "s3://flows/x?secret_access_key=wJalrXUtnFEMI", wantErr: "secret_access_key does not belong in the address"},
+		{in: "s3://flows/x?wJalrXUtnFEMI/K7MDENG=1", wantErr: "unknown option (name not shown)"},
+		{in: "s3://flo ws", wantErr: "not a bucket name"},
 	}
 	for _, tt := range tests {
 		loc, cfg, err := ParseURL(tt.in)
+		if err != nil && strings.Contains(err.Error(), "wJalrXUtnFEMI") {
+			t.Errorf("%q: the secret is in the error: %v", tt.in, err)
+		}
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("%q: err = %v, want %q", tt.in, err, tt.wantErr)

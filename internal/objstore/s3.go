@@ -15,20 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	fconfig "github.com/flowlog/flowlog/internal/config"
 )
 
-// Secret is a string that never shows in logs or printed configuration.
-type Secret string
-
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "<redacted>"
-}
-
-// MarshalText keeps secrets out of anything that serializes a configuration.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+// Secret is a string that never shows in logs, errors or printed configuration.
+type Secret = fconfig.Secret
 
 // S3Config says how to reach an S3-compatible service. With no keys, the AWS
 // default chain applies (environment, shared files, web identity, IMDS).

@@ -21,6 +21,9 @@ const (
 	protoSCTP   = 132
 )
 
+// Len is the length of a Community ID: "1:" and 28 characters of base64.
+const Len = 30
+
 // Flow is the five-tuple hashed. For ICMP and ICMPv6, SrcPort carries the
 // message type and DstPort the code, as flow logs and the specification do.
 type Flow struct {

@@ -1,6 +1,7 @@
-// Package ecs encodes flow records as Elastic Common Schema documents, the
-// shape the Elasticsearch sink indexes and the NDJSON outputs carry. See
-// DESIGN.md §4 for the mapping.
+// Package ecs encodes flow records and their enrichment as Elastic Common
+// Schema documents: the documents the JSON-speaking sinks (files, stdout,
+// Elasticsearch, Logstash) and the dead letters carry, and what
+// "flowlog parse --output ecs" prints. See DESIGN.md §4 for the mapping.
 package ecs
 
 import (
@@ -8,23 +9,20 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/flowlog/flowlog/exporter/enrich/communityid"
+	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/internal/jsonenc"
 	"github.com/flowlog/flowlog/parser"
 )
 
 // Config sets the constant parts of the documents.
 type Config struct {
-	ECSVersion      string // ecs.version
-	Dataset         string // event.dataset
-	CommunityID     bool   // compute network.community_id
-	CommunityIDSeed uint16 // the seed all tools of a site must share (0 by default)
+	ECSVersion string // ecs.version
+	Dataset    string // event.dataset
 }
 
-// DefaultConfig returns ECS 8.17 documents of dataset flowlog.flows with
-// Community IDs of seed 0.
+// DefaultConfig returns ECS 8.17 documents of dataset flowlog.flows.
 func DefaultConfig() Config {
-	return Config{ECSVersion: "8.17.0", Dataset: "flowlog.flows", CommunityID: true}
+	return Config{ECSVersion: "8.17.0", Dataset: "flowlog.flows"}
 }
 
 // Encoder appends ECS documents. It is safe for concurrent use.
@@ -50,43 +48,18 @@ func New(cfg Config) (*Encoder, error) {
 	return &Encoder{cfg: cfg, head: head}, nil
 }
 
-// Extra carries what a document holds beyond the record's own fields.
-type Extra struct {
-	// EventID is the record's deterministic id (package recordid);
-	// event.id is left out when it is empty.
-	EventID []byte
-
-	// Members added by enrichment: JSON object members separated by commas,
-	// without braces (`"geo":{…},"as":{…}`), appended inside the object
-	// named. Source and Destination are added only when the record has
-	// that side; Network only when the document has a network object.
-	Source, Destination, Network, Flowlog []byte
-	// Top holds top-level members (e.g. `"host":{"name":"web-1"}`).
-	Top []byte
-	// Direction is network.direction (ECS values: ingress, egress, inbound,
-	// outbound, internal, external), unless the record has flow-direction.
-	Direction string
-}
-
-// members appends extra members to an object whose separator is sep ('{'
-// while the object is still empty) and returns the new separator.
-func members(dst []byte, sep byte, m []byte) ([]byte, byte) {
-	if len(m) == 0 {
-		return dst, sep
-	}
-	dst = append(dst, sep)
-	return append(dst, m...), ','
-}
+var noValues enrich.Values
 
 // AppendECS appends the ECS document of rec to dst, as one line of JSON
-// without line end. Fields without value are left out, and so are objects
-// that would be empty: a NODATA record has no source or network.
+// without line end. id is event.id (left out when empty); v is the record's
+// enrichment (nil: none). Fields without value are left out, and so are
+// objects that would be empty: a NODATA record has no source or network.
 //
 // Constant runs of the document are appended whole; an object whose fields
 // are all optional writes a separator byte that starts as '{' and becomes ','.
-func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
-	if x == nil {
-		x = &noExtra
+func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, id []byte, v *enrich.Values) []byte {
+	if v == nil {
+		v = &noValues
 	}
 	hasStart, hasEnd := rec.Has(parser.FieldStart), rec.Has(parser.FieldEnd)
 	var endText []byte // the end, formatted once for @timestamp and event.end
@@ -107,9 +80,9 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, e.head...)
-	if len(x.EventID) > 0 {
+	if len(id) > 0 {
 		dst = append(dst, `,"id":`...)
-		dst = jsonenc.String(dst, x.EventID)
+		dst = jsonenc.String(dst, id)
 	}
 	switch rec.Action {
 	case parser.ActionAccept:
@@ -149,8 +122,10 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
 			dst = appendUint(append(dst, sep), `"bytes":`, rec.Bytes)
 			sep = ','
 		}
-		dst, _ = members(dst, sep, x.Source)
-		dst = append(dst, '}')
+		if hasSrc {
+			dst, sep = appendGeo(dst, sep, v.Src)
+		}
+		dst = closeObject(dst, sep)
 	}
 	if hasDst || rec.Has(parser.FieldDstPort) {
 		dst = append(dst, `,"destination":`...)
@@ -163,10 +138,12 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
 			dst = appendUint(append(dst, sep), `"port":`, uint64(rec.DstPort))
 			sep = ','
 		}
-		dst, _ = members(dst, sep, x.Destination)
-		dst = append(dst, '}')
+		if hasDst {
+			dst, sep = appendGeo(dst, sep, v.Dst)
+		}
+		dst = closeObject(dst, sep)
 	}
-	dst = e.appendNetwork(dst, rec, x)
+	dst = appendNetwork(dst, rec, v)
 
 	if hasSrc || hasDst {
 		dst = append(dst, `,"related":{"ip":[`...)
@@ -186,9 +163,8 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
 		dst = append(dst, "]}"...)
 	}
 	dst = appendCloud(dst, rec)
-	if len(x.Top) > 0 {
-		dst = append(dst, ',')
-		dst = append(dst, x.Top...)
+	if v.Interface != nil {
+		dst = appendInterface(dst, v.Interface)
 	}
 
 	dst = append(dst, `,"flowlog":`...)
@@ -211,11 +187,108 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, x *Extra) []byte {
 		sep = ','
 	}
 	dst, sep = appendExtraColumns(dst, sep, rec)
-	dst, sep = members(dst, sep, x.Flowlog)
+	if v.SrcClass != "" {
+		dst, sep = appendStr(dst, sep, `"source_class":`, v.SrcClass)
+	}
+	if v.DstClass != "" {
+		dst, sep = appendStr(dst, sep, `"destination_class":`, v.DstClass)
+	}
+	dst = closeObject(dst, sep)
+	return append(dst, '}')
+}
+
+// closeObject ends an object whose separator is sep: '{' while still empty.
+func closeObject(dst []byte, sep byte) []byte {
 	if sep == '{' {
 		dst = append(dst, '{')
 	}
-	return append(dst, "}}"...)
+	return append(dst, '}')
+}
+
+// appendStr appends a member whose key is given with its quotes and colon.
+func appendStr(dst []byte, sep byte, key, value string) ([]byte, byte) {
+	dst = append(dst, sep)
+	dst = append(dst, key...)
+	return jsonenc.Str(dst, value), ','
+}
+
+// appendGeo appends the geo and as members of one address.
+func appendGeo(dst []byte, sep byte, g *enrich.Geo) ([]byte, byte) {
+	if g == nil {
+		return dst, sep
+	}
+	if g.HasGeo() {
+		dst = append(dst, sep)
+		dst = append(dst, `"geo":`...)
+		gsep := byte('{')
+		if g.ContinentCode != "" {
+			dst, gsep = appendStr(dst, gsep, `"continent_code":`, g.ContinentCode)
+		}
+		if g.CountryISOCode != "" {
+			dst, gsep = appendStr(dst, gsep, `"country_iso_code":`, g.CountryISOCode)
+		}
+		if g.CountryName != "" {
+			dst, gsep = appendStr(dst, gsep, `"country_name":`, g.CountryName)
+		}
+		if g.CityName != "" {
+			dst, gsep = appendStr(dst, gsep, `"city_name":`, g.CityName)
+		}
+		if g.HasLocation {
+			dst = append(dst, gsep)
+			dst = append(dst, `"location":{"lat":`...)
+			dst = strconv.AppendFloat(dst, g.Lat, 'g', -1, 64)
+			dst = append(dst, `,"lon":`...)
+			dst = strconv.AppendFloat(dst, g.Lon, 'g', -1, 64)
+			dst = append(dst, '}')
+			gsep = ','
+		}
+		dst = closeObject(dst, gsep)
+		sep = ','
+	}
+	if g.ASNumber != 0 {
+		dst = append(dst, sep)
+		dst = appendUint(dst, `"as":{"number":`, uint64(g.ASNumber))
+		if g.ASOrganization != "" {
+			dst = append(dst, `,"organization":{"name":`...)
+			dst = jsonenc.Str(dst, g.ASOrganization)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, '}')
+		sep = ','
+	}
+	return dst, sep
+}
+
+// appendInterface appends host.name (the VM), tags, and
+// labels.interface_name and labels.data_center.
+func appendInterface(dst []byte, ifc *enrich.Interface) []byte {
+	if ifc.VM != "" {
+		dst = append(dst, `,"host":{"name":`...)
+		dst = jsonenc.Str(dst, ifc.VM)
+		dst = append(dst, '}')
+	}
+	if len(ifc.Tags) > 0 {
+		dst = append(dst, `,"tags":[`...)
+		for i, t := range ifc.Tags {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = jsonenc.Str(dst, t)
+		}
+		dst = append(dst, ']')
+	}
+	if ifc.Name != "" || ifc.DataCenter != "" {
+		dst = append(dst, `,"labels":`...)
+		sep := byte('{')
+		if ifc.Name != "" {
+			dst, sep = appendStr(dst, sep, `"interface_name":`, ifc.Name)
+		}
+		if ifc.DataCenter != "" {
+			dst, sep = appendStr(dst, sep, `"data_center":`, ifc.DataCenter)
+		}
+		dst = closeObject(dst, sep)
+	}
+	return dst
 }
 
 // appendAddr appends "ip" and "address", both the address.
@@ -234,9 +307,7 @@ func appendUint(dst []byte, key string, v uint64) []byte {
 	return strconv.AppendUint(dst, v, 10)
 }
 
-var noExtra Extra
-
-func (e *Encoder) appendNetwork(dst []byte, rec *parser.Record, x *Extra) []byte {
+func appendNetwork(dst []byte, rec *parser.Record, v *enrich.Values) []byte {
 	hasSrc, hasDst := rec.Has(parser.FieldSrcAddr), rec.Has(parser.FieldDstAddr)
 	hasProto := rec.Has(parser.FieldProtocol)
 	if !hasSrc && !hasDst && !hasProto && !rec.Has(parser.FieldPackets) && !rec.Has(parser.FieldBytes) {
@@ -277,42 +348,20 @@ func (e *Encoder) appendNetwork(dst []byte, rec *parser.Record, x *Extra) []byte
 		dst = appendUint(append(dst, sep), `"bytes":`, rec.Bytes)
 		sep = ','
 	}
-	if e.cfg.CommunityID && hasSrc && hasDst && hasProto && (rec.Has(parser.FieldSrcPort) && rec.Has(parser.FieldDstPort) || !usesPorts(rec.Protocol)) {
-		var buf [32]byte
-		id, ok := communityid.Append(buf[:0], e.cfg.CommunityIDSeed, communityid.Flow{
-			Proto: rec.Protocol, Src: rec.SrcAddr, Dst: rec.DstAddr, SrcPort: rec.SrcPort, DstPort: rec.DstPort,
-		})
-		if ok { // not with mixed address families
-			dst = append(dst, sep)
-			dst = append(dst, `"community_id":"`...)
-			dst = append(dst, id...)
-			dst = append(dst, '"')
-			sep = ','
-		}
-	}
-	if v, ok := rec.Text(parser.FieldFlowDirection); ok && (string(v) == "ingress" || string(v) == "egress") {
+	if id := v.CommunityID(); id != nil {
 		dst = append(dst, sep)
-		dst = append(dst, `"direction":"`...)
-		dst = append(dst, v...)
+		dst = append(dst, `"community_id":"`...)
+		dst = append(dst, id...) // base64 and ':'
 		dst = append(dst, '"')
 		sep = ','
-	} else if x.Direction != "" {
-		dst = append(dst, sep)
-		dst = append(dst, `"direction":`...)
-		dst = jsonenc.Str(dst, x.Direction)
-		sep = ','
 	}
-	dst, _ = members(dst, sep, x.Network)
-	return append(dst, '}')
-}
-
-// usesPorts reports whether the Community ID of a protocol includes ports.
-func usesPorts(proto uint8) bool {
-	switch proto {
-	case 1, 6, 17, 58, 132:
-		return true
+	if v.Direction != "" {
+		dst, sep = appendStr(dst, sep, `"direction":`, v.Direction)
 	}
-	return false
+	if v.Service != "" {
+		dst, sep = appendStr(dst, sep, `"protocol":`, v.Service)
+	}
+	return closeObject(dst, sep)
 }
 
 func appendCloud(dst []byte, rec *parser.Record) []byte {

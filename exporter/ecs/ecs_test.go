@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/recordid"
 	"github.com/flowlog/flowlog/internal/gen"
 	"github.com/flowlog/flowlog/parser"
@@ -30,6 +31,16 @@ func encoder(t testing.TB) *Encoder {
 	return e
 }
 
+// filler enriches as the exporter does by default.
+func filler(t testing.TB) *enrich.Filler {
+	t.Helper()
+	en, err := enrich.New(enrich.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return en.NewFiller()
+}
+
 // docs encodes every record of a testdata object, with event ids as the
 // exporter derives them.
 func docs(t testing.TB, path string) [][]byte {
@@ -41,6 +52,7 @@ func docs(t testing.TB, path string) [][]byte {
 	defer f.Close()
 	e := encoder(t)
 	ids := recordid.ForObject("testdata", filepath.Base(path), "etag")
+	fill := filler(t)
 	r := parser.NewReader(f, path, parser.Options{})
 	var out [][]byte
 	for {
@@ -51,7 +63,9 @@ func docs(t testing.TB, path string) [][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, e.AppendECS(nil, rec, &Extra{EventID: ids.Append(nil, r.Line())}))
+		var v enrich.Values
+		fill.Fill(&v, rec)
+		out = append(out, e.AppendECS(nil, rec, ids.Append(nil, r.Line()), &v))
 	}
 }
 
@@ -209,6 +223,8 @@ func TestGenerated(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := encoder(t)
+	fill := filler(t)
+	var v enrich.Values
 	r := parser.NewReader(bytes.NewReader(g.Object(0)), g.Key(0), parser.Options{})
 	var n int
 	for {
@@ -219,7 +235,8 @@ func TestGenerated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := flatten(t, e.AppendECS(nil, rec, nil))
+		fill.Fill(&v, rec)
+		f := flatten(t, e.AppendECS(nil, rec, nil, &v))
 		if rec.Has(parser.FieldBytes) && f["network.bytes"] != float64(rec.Bytes) {
 			t.Fatalf("network.bytes %v, record %d", f["network.bytes"], rec.Bytes)
 		}
@@ -240,9 +257,11 @@ func TestAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := encoder(t)
-	x := &Extra{EventID: []byte("ej_Kmu2tRH6gOYkWSZnlDw")}
+	id := []byte("ej_Kmu2tRH6gOYkWSZnlDw")
+	var v enrich.Values
+	filler(t).Fill(&v, &rec)
 	buf := make([]byte, 0, 2048)
-	if n := testing.AllocsPerRun(100, func() { buf = e.AppendECS(buf[:0], &rec, x) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { buf = e.AppendECS(buf[:0], &rec, id, &v) }); n != 0 {
 		t.Errorf("%v allocations per document", n)
 	}
 }
@@ -255,12 +274,14 @@ func BenchmarkAppendECS(b *testing.B) {
 	}
 	e := encoder(b)
 	ids := recordid.ForObject("flows", "flowlogs/web-1629810635.log.gz", "etag")
-	x := &Extra{EventID: ids.Append(nil, 1)}
-	buf := e.AppendECS(nil, &rec, x)
+	id := ids.Append(nil, 1)
+	var v enrich.Values
+	filler(b).Fill(&v, &rec)
+	buf := e.AppendECS(nil, &rec, id, &v)
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = e.AppendECS(buf[:0], &rec, x)
+		buf = e.AppendECS(buf[:0], &rec, id, &v)
 	}
 }
 
@@ -276,6 +297,7 @@ func FuzzAppendECS(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	fill := filler(f)
 	f.Fuzz(func(t *testing.T, header, line string) {
 		r := parser.NewReader(strings.NewReader(header+"\n"+line+"\n"), "fuzz", parser.Options{MaxLineBytes: 1024})
 		for range 3 {
@@ -294,7 +316,9 @@ func FuzzAppendECS(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			doc := e.AppendECS(nil, rec, &Extra{EventID: []byte("id\"\x00")})
+			var v enrich.Values
+			fill.Fill(&v, rec)
+			doc := e.AppendECS(nil, rec, []byte("id\"\x00"), &v)
 			if !json.Valid(doc) {
 				t.Fatalf("invalid JSON for header %q line %q:\n%s", header, line, doc)
 			}
@@ -302,7 +326,7 @@ func FuzzAppendECS(f *testing.F) {
 	})
 }
 
-func TestExtraMembers(t *testing.T) {
+func TestEnrichmentMembers(t *testing.T) {
 	e := encoder(t)
 	for _, line := range []string{
 		"2 123456789010 eni-1 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
@@ -312,19 +336,20 @@ func TestExtraMembers(t *testing.T) {
 		if err := parser.ParseLine(&rec, []byte(line)); err != nil {
 			t.Fatal(err)
 		}
-		x := &Extra{
-			Source:      []byte(`"geo":{"country_iso_code":"DE"}`),
-			Destination: []byte(`"as":{"number":64500}`),
-			Network:     []byte(`"direction":"inbound","protocol":"ssh"`),
-			Top:         []byte(`"host":{"name":"web-1"}`),
-			Flowlog:     []byte(`"source_class":"private"`),
+		v := &enrich.Values{
+			Src:       &enrich.Geo{CountryISOCode: "DE", HasLocation: true, Lat: 50.1, Lon: 8.6},
+			Dst:       &enrich.Geo{ASNumber: 64500, ASOrganization: `Example "AS"`},
+			Direction: "inbound", Service: "ssh", SrcClass: "private",
+			Interface: &enrich.Interface{VM: "web-1", Name: "eth0", Tags: []string{"a", "b"}},
 		}
-		doc := e.AppendECS(nil, &rec, x)
+		doc := e.AppendECS(nil, &rec, nil, v)
 		flat := flatten(t, doc)
-		want := map[string]any{"host.name": "web-1", "flowlog.source_class": "private"}
+		want := map[string]any{"host.name": "web-1", "labels.interface_name": "eth0", "flowlog.source_class": "private"}
 		if rec.Has(parser.FieldSrcAddr) {
 			want["source.geo.country_iso_code"] = "DE"
+			want["source.geo.location.lat"] = 50.1
 			want["destination.as.number"] = 64500.0
+			want["destination.as.organization.name"] = `Example "AS"`
 			want["network.direction"] = "inbound"
 			want["network.protocol"] = "ssh"
 			want["source.port"] = 20641.0
