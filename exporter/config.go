@@ -1,17 +1,25 @@
 // Package exporter wires the exporter together from its configuration:
-// source, enrichment, sinks, checkpoint and dead-letter folder.
+// sources, enrichment, sinks (chosen by type in sinks.go), checkpoint and
+// dead-letter folder.
 package exporter
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlog/flowlog/exporter/checkpoint"
 	"github.com/flowlog/flowlog/exporter/deadletter"
@@ -24,23 +32,29 @@ import (
 	"github.com/flowlog/flowlog/parser"
 )
 
-// Config is one exporter: a source, its sinks, and how to get from one to
-// the other.
+// Config is one exporter: its sources, its sinks, and how to get from one
+// to the other.
 type Config struct {
 	Listen     string         `yaml:"listen"`      // /metrics, /healthz, /readyz; "" turns it off
-	Checkpoint string         `yaml:"checkpoint"`  // state file; default one per source under ~/.local/state/flowlog
-	DeadLetter string         `yaml:"dead_letter"` // folder for rejected lines; "" keeps only logs and counts
+	Checkpoint string         `yaml:"checkpoint"`  // state file; default one per set of sources under ~/.local/state/flowlog
+	DeadLetter string         `yaml:"dead_letter"` // folder for rejected records; "" keeps only logs and counts
 	Workers    int            `yaml:"workers"`
 	Poll       time.Duration  `yaml:"poll"`
 	LookBack   time.Duration  `yaml:"lookback"`
 	Source     SourceConfig   `yaml:"source"`  // one source…
 	Sources    []SourceConfig `yaml:"sources"` // …or several, each with its own pipeline
-	Sinks      []string       `yaml:"sinks"`   // file:///folder, stdout, blackhole
+	SinkNodes  []yaml.Node    `yaml:"sinks"`   // decoded into Sinks by Load
+	Sinks      []SinkConfig   `yaml:"-"`
 	Enrich     enrich.Config  `yaml:"enrich"`
-	Limits     struct {
-		MaxLineBytes   config.ByteSize `yaml:"max_line_bytes"`
-		MaxObjectBytes config.ByteSize `yaml:"max_object_bytes"`
-	} `yaml:"limits"`
+	Limits     Limits         `yaml:"limits"`
+}
+
+// Limits bound what one object and the whole exporter may take.
+type Limits struct {
+	MaxLineBytes       config.ByteSize `yaml:"max_line_bytes"`        // longer lines are rejected
+	MaxObjectBytes     config.ByteSize `yaml:"max_object_bytes"`      // decompressed, per object
+	MaxRecordsInFlight int64           `yaml:"max_records_in_flight"` // handed to sinks, not yet acknowledged
+	MaxBytesInFlight   config.ByteSize `yaml:"max_bytes_in_flight"`
 }
 
 // SourceConfig is a folder, or a bucket with the options to reach it.
@@ -53,10 +67,9 @@ type SourceConfig struct {
 // DefaultConfig returns the defaults without source or sinks.
 func DefaultConfig() Config {
 	p := pipeline.DefaultConfig()
-	c := Config{Listen: "127.0.0.1:9109", Workers: p.Workers, Poll: p.PollInterval, LookBack: p.LookBack, Enrich: enrich.DefaultConfig()}
-	c.Limits.MaxLineBytes = config.ByteSize(p.Parser.MaxLineBytes)
-	c.Limits.MaxObjectBytes = config.ByteSize(p.Parser.MaxBytes)
-	return c
+	return Config{Listen: "127.0.0.1:9109", Workers: p.Workers, Poll: p.PollInterval, LookBack: p.LookBack, Enrich: enrich.DefaultConfig(),
+		Limits: Limits{MaxLineBytes: config.ByteSize(p.Parser.MaxLineBytes), MaxObjectBytes: config.ByteSize(p.Parser.MaxBytes),
+			MaxRecordsInFlight: p.MaxRecordsInFlight, MaxBytesInFlight: config.ByteSize(p.MaxBytesInFlight)}}
 }
 
 // Load reads a configuration file over the defaults and validates it.
@@ -64,6 +77,13 @@ func Load(path string) (Config, error) {
 	c := DefaultConfig()
 	if err := config.Load(path, &c); err != nil {
 		return c, err
+	}
+	for i := range c.SinkNodes {
+		s, err := sinkFromNode(&c.SinkNodes[i], fmt.Sprintf("sinks[%d]", i))
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", path, err)
+		}
+		c.Sinks = append(c.Sinks, s)
 	}
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
@@ -92,13 +112,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("sources[%d]%w", i, err)
 		}
 	}
-	if len(c.Sinks) == 0 {
-		return errors.New("sinks: at least one sink is required (file:///folder, stdout or blackhole)")
+	if err := overlapping(c.AllSources()); err != nil {
+		return err
 	}
-	for i, s := range c.Sinks {
-		if _, err := sink.Parse(s); err != nil {
-			return fmt.Errorf("sinks[%d]: %w", i, err)
-		}
+	if len(c.Sinks) == 0 {
+		return fmt.Errorf("sinks: at least one sink is required (%s)", sinkURLForms())
 	}
 	if c.Workers < 1 || c.Workers > 256 {
 		return fmt.Errorf("workers: %d must be 1 to 256", c.Workers)
@@ -112,6 +130,9 @@ func (c *Config) Validate() error {
 	opts := c.parserOptions()
 	if err := opts.Validate(); err != nil {
 		return fmt.Errorf("limits: %w", err)
+	}
+	if c.Limits.MaxRecordsInFlight < 1 || c.Limits.MaxBytesInFlight < 1 {
+		return errors.New("limits: max_records_in_flight and max_bytes_in_flight must be at least 1")
 	}
 	return nil
 }
@@ -131,6 +152,67 @@ func (s *SourceConfig) validate() error {
 	return nil
 }
 
+// Name is the source's canonical name: s3://bucket[/prefix] (prefixes
+// sorted), or the absolute folder with links resolved. One source has one
+// name however it is written.
+func (s *SourceConfig) Name() string {
+	loc, err := objstore.ParseLocation(s.URL)
+	if err != nil {
+		return s.URL
+	}
+	if loc.IsS3() {
+		return source.BucketName(loc.Bucket, append([]string{loc.Prefix}, s.Prefixes...))
+	}
+	dir, err := source.CanonicalFolder(loc.Dir)
+	if err != nil {
+		return loc.Dir
+	}
+	return dir
+}
+
+// overlapping refuses two sources that can list the same object: each
+// would deliver it under its own name, twice.
+func overlapping(srcs []SourceConfig) error {
+	type place struct{ bucket, prefix string }
+	var places []place
+	var owner []int
+	for i := range srcs {
+		loc, err := objstore.ParseLocation(srcs[i].URL)
+		if err != nil {
+			continue
+		}
+		if !loc.IsS3() {
+			places = append(places, place{"", srcs[i].Name()})
+			owner = append(owner, i)
+			continue
+		}
+		for _, p := range source.CanonicalPrefixes(append([]string{loc.Prefix}, srcs[i].Prefixes...)) {
+			places = append(places, place{loc.Bucket, p})
+			owner = append(owner, i)
+		}
+	}
+	within := func(a, b string, sep string) bool {
+		return a == b || b == "" || strings.HasPrefix(a, b+sep)
+	}
+	for i := range places {
+		for j := range places {
+			a, b := places[i], places[j]
+			if owner[i] >= owner[j] || a.bucket != b.bucket {
+				continue
+			}
+			sep := "/"
+			if a.bucket == "" {
+				sep = string(filepath.Separator)
+			}
+			if within(a.prefix, b.prefix, sep) || within(b.prefix, a.prefix, sep) {
+				return fmt.Errorf("sources: %s and %s overlap: objects in both would be delivered twice; list each place once",
+					srcs[owner[i]].Name(), srcs[owner[j]].Name())
+			}
+		}
+	}
+	return nil
+}
+
 func (c *Config) parserOptions() parser.Options {
 	return parser.Options{MaxLineBytes: int(c.Limits.MaxLineBytes), MaxBytes: int64(c.Limits.MaxObjectBytes)}
 }
@@ -141,7 +223,26 @@ func (c *Config) PipelineConfig() pipeline.Config {
 	p.Workers, p.PollInterval, p.LookBack = c.Workers, c.Poll, c.LookBack
 	p.Enrich = c.Enrich
 	p.Parser = c.parserOptions()
+	p.MaxRecordsInFlight, p.MaxBytesInFlight = c.Limits.MaxRecordsInFlight, int64(c.Limits.MaxBytesInFlight)
 	return p
+}
+
+// SinkNames names the sinks for people, without secrets.
+func (c *Config) SinkNames() string {
+	var names []string
+	for _, s := range c.Sinks {
+		names = append(names, s.String())
+	}
+	return strings.Join(names, ", ")
+}
+
+// SourceNames names the sources for people, without secrets.
+func (c *Config) SourceNames() string {
+	var names []string
+	for _, s := range c.AllSources() {
+		names = append(names, s.Name())
+	}
+	return strings.Join(names, ", ")
 }
 
 // Parts are the opened pieces of an exporter.
@@ -152,33 +253,23 @@ type Parts struct {
 	DeadLetter *deadletter.Dir
 }
 
-// Open opens the source, sinks, checkpoint (named after kind, e.g. export
-// or backfill, when not configured) and dead-letter folder. stdout is where
-// the stdout sink writes.
-func (c *Config) Open(ctx context.Context, kind string, stdout io.Writer) (Parts, error) {
-	var p Parts
-	var names []string
-	for _, sc := range c.AllSources() {
+// Open opens the sources, sinks, checkpoint (locked: one exporter per
+// checkpoint) and dead-letter folder. Everything that can fail at start
+// fails here, before any work. deps.Stdout is where the stdout sink writes.
+func (c *Config) Open(ctx context.Context, deps sink.Deps) (p Parts, err error) {
+	defer func() {
+		if err != nil {
+			p.Close(context.Background())
+		}
+	}()
+	for i, sc := range c.AllSources() {
 		src, err := sc.open(ctx)
 		if err != nil {
-			return p, err
+			return p, fmt.Errorf("%s: %w", c.sourcePath(i), err)
 		}
 		p.Sources = append(p.Sources, src)
-		names = append(names, src.Name())
 	}
-	for i, s := range c.Sinks {
-		sk, err := sink.Open(s, stdout)
-		if err != nil {
-			return p, fmt.Errorf("sinks[%d]: %w", i, err)
-		}
-		p.Sinks = append(p.Sinks, sk)
-	}
-	path := c.Checkpoint
-	if path == "" {
-		path = DefaultCheckpoint(kind, strings.Join(names, "+"))
-	}
-	var err error
-	if p.Checkpoint, err = checkpoint.Open(path); err != nil {
+	if p.Checkpoint, err = checkpoint.Open(c.CheckpointPath()); err != nil {
 		return p, err
 	}
 	if c.DeadLetter != "" {
@@ -186,33 +277,112 @@ func (c *Config) Open(ctx context.Context, kind string, stdout io.Writer) (Parts
 			return p, err
 		}
 	}
+	for i, s := range c.Sinks {
+		sk, err := s.Open(deps)
+		if err != nil {
+			return p, fmt.Errorf("sinks[%d] (%s): %w", i, s, err)
+		}
+		p.Sinks = append(p.Sinks, sk)
+	}
 	return p, nil
+}
+
+func (c *Config) sourcePath(i int) string {
+	if c.Source.URL != "" || len(c.Sources) == 0 {
+		if i == 0 {
+			return "source"
+		}
+		i--
+	}
+	return fmt.Sprintf("sources[%d]", i)
+}
+
+// Check reaches everything the parts need: each bucket is listed (one key),
+// each sink that can tell is asked, the dead-letter folder is written.
+func (p *Parts) Check(ctx context.Context) error {
+	for _, s := range p.Sources {
+		if c, ok := s.(interface{ Check(context.Context) error }); ok {
+			if err := c.Check(ctx); err != nil {
+				return fmt.Errorf("source %s: %w", s.Name(), err)
+			}
+		}
+	}
+	for _, s := range p.Sinks {
+		if c, ok := s.(sink.Checker); ok {
+			if err := c.Check(ctx); err != nil {
+				return fmt.Errorf("sink %s: %w", s.Name(), err)
+			}
+		}
+	}
+	if p.DeadLetter != nil {
+		return p.DeadLetter.Check()
+	}
+	return nil
+}
+
+// Close closes the sinks (they deliver what they hold, within ctx) and
+// then the checkpoint (written, unlocked).
+func (p *Parts) Close(ctx context.Context) error {
+	var errs []error
+	for _, s := range p.Sinks {
+		if err := s.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("sink %s: %w", s.Name(), err))
+		}
+	}
+	if p.Checkpoint != nil {
+		if err := p.Checkpoint.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Pipelines builds one pipeline per source; reg may be nil.
+func (c *Config) Pipelines(p Parts, log *slog.Logger, reg prometheus.Registerer) ([]*pipeline.Pipeline, error) {
+	var out []*pipeline.Pipeline
+	for _, src := range p.Sources {
+		pl, err := pipeline.New(c.PipelineConfig(), pipeline.Deps{Logger: log, Registerer: reg, Source: src,
+			Sinks: p.Sinks, Checkpoint: p.Checkpoint, DeadLetter: p.DeadLetter})
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, err
+		}
+		out = append(out, pl)
+	}
+	return out, nil
 }
 
 // open opens one source.
 func (s *SourceConfig) open(ctx context.Context) (source.Source, error) {
 	loc, err := objstore.ParseLocation(s.URL)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", s.URL, err)
+		return nil, err
 	}
 	if !loc.IsS3() {
 		if fi, err := os.Stat(loc.Dir); err != nil || !fi.IsDir() {
-			return nil, fmt.Errorf("source.url: %s is not a folder", loc.Dir)
+			return nil, fmt.Errorf("%s is not a folder", loc.Dir)
 		}
-		return source.NewFolder(loc.Dir), nil
+		return source.NewFolder(loc.Dir)
 	}
 	client, err := objstore.NewS3Client(ctx, s.S3Config)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", s.URL, err)
+		return nil, fmt.Errorf("%s: %w", s.Name(), err)
 	}
 	return source.NewBucket(client, loc.Bucket, append([]string{loc.Prefix}, s.Prefixes...)...), nil
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
-// DefaultCheckpoint is one state file per command and source, so that the
-// same command line resumes where it stopped.
-func DefaultCheckpoint(kind, src string) string {
+// CheckpointPath is the configured checkpoint, or the default one of these
+// sources: the same for export and backfill, however the sources are
+// written (relative or absolute folder, prefixes in any order), and another
+// for other sources or another endpoint.
+func (c *Config) CheckpointPath() string {
+	if c.Checkpoint != "" {
+		return c.Checkpoint
+	}
 	dir := os.Getenv("XDG_STATE_HOME")
 	if dir == "" {
 		home, err := os.UserHomeDir()
@@ -221,6 +391,17 @@ func DefaultCheckpoint(kind, src string) string {
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
-	name := strings.Trim(unsafeName.ReplaceAllString(src, "_"), "_")
-	return filepath.Join(dir, "flowlog", kind+"-"+name+".json")
+	var names, ids []string
+	for _, s := range c.AllSources() {
+		names = append(names, s.Name())
+		ids = append(ids, s.Name()+" "+s.Endpoint)
+	}
+	sort.Strings(names)
+	sort.Strings(ids)
+	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
+	name := strings.Trim(unsafeName.ReplaceAllString(strings.Join(names, "+"), "_"), "_")
+	if len(name) > 80 {
+		name = name[:80]
+	}
+	return filepath.Join(dir, "flowlog", name+"-"+hex.EncodeToString(sum[:4])+".json")
 }

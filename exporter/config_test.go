@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowlog/flowlog/exporter/sink"
 )
 
 func TestExampleConfig(t *testing.T) {
@@ -31,16 +33,24 @@ func TestExampleConfig(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	base := "source: {url: /tmp}\nsinks: [stdout]\n"
 	for _, c := range []struct{ yaml, want string }{
-		{"source: {url: gs://x}\nsinks: [stdout]\n", "source.url: location \"gs://x\": scheme not supported"},
+		{"source: {url: gs://x}\nsinks: [stdout]\n", `source.url: location "gs://x": scheme not supported`},
 		{"source: {url: /tmp, endpoint: http://x}\nsinks: [stdout]\n", "apply to s3:// sources only"},
 		{"source: {url: s3://b, role_arn: nope}\nsinks: [stdout]\n", `role_arn: "nope" is not an ARN`},
 		{"source: {url: s3://b}\n", "sinks: at least one sink"},
-		{"source: {url: s3://b}\nsinks: [kafka]\n", "sinks[0]: sink \"kafka\""},
+		{"source: {url: s3://b}\nsinks: [kafka]\n", "line 2: sinks[0]: sink kafka: unknown; want file:///absolute/folder, stdout, blackhole"},
+		{"source: {url: s3://b}\nsinks: [{type: file}]\n", "sinks[0] (type file): dir: required"},
+		{"source: {url: s3://b}\nsinks: [{type: file, dri: /x}]\n", `line 2: sinks[0]: unknown key "dri" (did you mean "dir"?)`},
+		{"source: {url: s3://b}\nsinks: [{type: kafka}]\n", `sinks[0]: type "kafka": unknown; known types: file, stdout, blackhole`},
+		{"source: {url: s3://b}\nsinks: [{dir: /x}]\n", `sinks[0]: type: required`},
+		{"sources: [{url: s3://b/logs}, {url: s3://b/logs/web}]\nsinks: [stdout]\n", "sources: s3://b/logs and s3://b/logs/web overlap"},
+		{"sources: [{url: /tmp}, {url: /tmp/}]\nsinks: [stdout]\n", "overlap"},
+		{base + "wrokers: 2\n", `unknown key "wrokers" (did you mean "workers"?)`},
+		{base + "poll: 60\n", `line 3: poll: want a duration such as 30s, 10m or 24h, got "60"`},
 		{base + "workers: 0\n", "workers: 0 must be 1 to 256"},
 		{base + "poll: 10ms\n", "poll: 10ms must be at least 1s"},
 		{base + "poll: 1m\nlookback: 10s\n", "lookback: 10s must be at least poll"},
 		{base + "limits: {max_line_bytes: 1GiB}\n", "limits:"},
-		{base + "enrich: {colour: red}\n", "field colour not found"},
+		{base + "enrich: {colour: red}\n", `enrich: unknown key "colour"`},
 	} {
 		path := filepath.Join(t.TempDir(), "e.yaml")
 		os.WriteFile(path, []byte(c.yaml), 0o600)
@@ -58,15 +68,84 @@ func TestSeveralSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts, err := c.Open(context.Background(), "export", io.Discard)
+	parts, err := c.Open(context.Background(), sink.Deps{Stdout: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer parts.Close(context.Background())
 	if len(parts.Sources) != 2 || parts.Sources[0].Name() != a || parts.Sources[1].Name() != b {
 		t.Errorf("sources: %v", parts.Sources)
 	}
 	os.WriteFile(path, []byte("sources:\n  - {url: "+a+"}\n  - {url: 'ftp://x'}\nsinks: [blackhole]\n"), 0o600)
 	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "sources[1].url:") {
 		t.Errorf("bad second source: %v", err)
+	}
+}
+
+// TestTypedSinks: sinks as URLs or as typed mappings, decoded into each
+// sink's own configuration.
+func TestTypedSinks(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "e.yaml")
+	os.WriteFile(path, []byte("source: {url: "+dir+"}\nsinks:\n  - file://"+dir+"/a\n  - type: file\n    dir: "+dir+"/b\n  - {type: blackhole, ecs: false}\n  - stdout\n"), 0o600)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.SinkNames(); got != "file://"+dir+"/a, type file, type blackhole, stdout" {
+		t.Errorf("sinks %s", got)
+	}
+	c.Checkpoint = filepath.Join(dir, "cp.json")
+	parts, err := c.Open(context.Background(), sink.Deps{Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parts.Close(context.Background())
+	var names []string
+	for _, s := range parts.Sinks {
+		names = append(names, s.Name())
+	}
+	if got := strings.Join(names, " "); got != "file://"+dir+"/a file://"+dir+"/b blackhole stdout" {
+		t.Errorf("opened %s", got)
+	}
+}
+
+// TestCheckpointNames: one source has one default checkpoint, whatever the
+// command and however it is written; other sources, prefixes or endpoints
+// get another.
+func TestCheckpointNames(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/state")
+	dir := t.TempDir()
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	os.Chdir(filepath.Dir(dir))
+	path := func(srcs ...SourceConfig) string {
+		c := DefaultConfig()
+		c.Sources = srcs
+		return c.CheckpointPath()
+	}
+	s3 := func(url, endpoint string, prefixes ...string) SourceConfig {
+		c := SourceConfig{URL: url, Prefixes: prefixes}
+		c.Endpoint = endpoint
+		return c
+	}
+	web := path(s3("s3://flows/web", ""))
+	if !strings.HasPrefix(web, "/state/flowlog/s3_flows_web-") {
+		t.Errorf("s3://flows/web: %s", web)
+	}
+	for name, other := range map[string]string{
+		"other prefix":   path(s3("s3://flows/old", "")),
+		"whole bucket":   path(s3("s3://flows", "")),
+		"other endpoint": path(s3("s3://flows/web", "http://127.0.0.1:9000")),
+	} {
+		if other == web {
+			t.Errorf("%s shares %s", name, web)
+		}
+	}
+	if a, b := path(s3("s3://flows/web", "", "db")), path(s3("s3://flows/db/", "", "web")); a != b {
+		t.Errorf("the same prefixes in another order: %s and %s", a, b)
+	}
+	if a, b := path(SourceConfig{URL: dir}), path(SourceConfig{URL: filepath.Base(dir)}); a != b {
+		t.Errorf("one folder, absolute and relative: %s and %s", a, b)
 	}
 }

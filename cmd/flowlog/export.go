@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/flowlog/flowlog/exporter"
 	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/pipeline"
+	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/source"
 	"github.com/flowlog/flowlog/internal/objstore"
 	"github.com/flowlog/flowlog/internal/ops"
@@ -40,32 +42,31 @@ type exportOptions struct {
 func (o *exportOptions) flags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&o.config, "config", "c", "", "exporter configuration `file` (YAML); the flags below are then not used")
-	f.BoolVar(&o.check, "check", false, "validate the configuration and exit")
+	f.BoolVar(&o.check, "check", false, "check the configuration and reach every part (bucket, sinks, checkpoint, GeoIP files), then exit")
 	f.StringVar(&o.source, "source", "", "where the objects are: a folder, or s3://bucket[/prefix][?endpoint=…&region=…&path_style=true]")
-	f.StringSliceVar(&o.sinks, "sink", nil, "where the documents go (repeatable): file:///folder, stdout or blackhole")
-	f.StringVar(&o.checkpoint, "checkpoint", "", "state `file` of delivered objects (default: one per source under ~/.local/state/flowlog)")
-	f.StringVar(&o.deadLetter, "dead-letter", "", "`folder` for rejected lines with their reasons (default: only logged and counted)")
-	f.IntVar(&o.workers, "workers", 2, "objects processed at once")
+	f.StringSliceVar(&o.sinks, "sink", nil, "where the records go (repeatable): file:///folder, stdout or blackhole")
+	f.StringVar(&o.checkpoint, "checkpoint", "", "state `file` of delivered objects (default: one per source under ~/.local/state/flowlog, shared by export and backfill)")
+	f.StringVar(&o.deadLetter, "dead-letter", "", "`folder` for rejected records with their reasons (default: only logged and counted)")
+	f.IntVar(&o.workers, "workers", 2, "objects read at once")
 	o.enrich = enrich.DefaultConfig()
 	f.StringSliceVar(&o.enrich.LocalNetworks, "local-network", nil, "a `network` of yours, e.g. 10.0.0.0/8 (repeatable): sets network.direction")
 	f.StringVar(&o.enrich.GeoIP.City, "geoip-city", "", "MaxMind-format city or country database (`.mmdb`): source/destination.geo")
 	f.StringVar(&o.enrich.GeoIP.ASN, "geoip-asn", "", "MaxMind-format ASN database (`.mmdb`): source/destination.as")
 	f.StringVar(&o.enrich.Interfaces, "interfaces", "", "YAML or CSV `file` of interfaces (id, name, vm, data_center, tags): host.name, tags, labels")
-	f.StringVar(&o.log.format, "log-format", "text", "log format: text or json")
-	f.StringVar(&o.log.level, "log-level", "info", "log level: debug, info, warn or error")
+	o.log.flags(f)
 }
 
 // configure returns the exporter configuration: the file of -c, or the flags.
 func (o *exportOptions) configure(cmd *cobra.Command, kind string) (exporter.Config, error) {
 	if o.config != "" {
-		for _, name := range []string{"source", "sink", "checkpoint", "dead-letter", "workers", "local-network", "geoip-city", "geoip-asn", "interfaces"} {
-			if cmd.Flags().Changed(name) {
+		for _, name := range []string{"source", "sink", "checkpoint", "dead-letter", "workers", "local-network", "geoip-city", "geoip-asn", "interfaces", "poll", "lookback", "listen"} {
+			if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
 				return exporter.Config{}, usageError("%s: --%s and -c do not go together: set it in the configuration file", kind, name)
 			}
 		}
 		cfg, err := exporter.Load(o.config)
 		if err != nil {
-			return cfg, errf("%v", err)
+			return cfg, errf("%s: %v", kind, err)
 		}
 		return cfg, nil
 	}
@@ -81,55 +82,68 @@ func (o *exportOptions) configure(cmd *cobra.Command, kind string) (exporter.Con
 		return cfg, usageError("%s: --source: %v", kind, err)
 	}
 	cfg.Source = exporter.SourceConfig{URL: loc.String(), S3Config: s3cfg}
-	cfg.Sinks, cfg.Checkpoint, cfg.DeadLetter, cfg.Workers, cfg.Enrich = o.sinks, o.checkpoint, o.deadLetter, o.workers, o.enrich
+	for _, u := range o.sinks {
+		s, err := exporter.SinkFromURL(u)
+		if err != nil {
+			return cfg, usageError("%s: --sink: %v", kind, err)
+		}
+		cfg.Sinks = append(cfg.Sinks, s)
+	}
+	cfg.Checkpoint, cfg.DeadLetter, cfg.Workers, cfg.Enrich = o.checkpoint, o.deadLetter, o.workers, o.enrich
 	return cfg, nil
 }
 
-func sourceURLs(cfg *exporter.Config) string {
-	var urls []string
-	for _, sc := range cfg.AllSources() {
-		urls = append(urls, sc.URL)
-	}
-	return strings.Join(urls, ", ")
+// started is an exporter with its parts open and its pipelines built.
+type started struct {
+	cfg   exporter.Config
+	parts exporter.Parts
+	pipes []*pipeline.Pipeline
 }
 
-// pipelines builds one pipeline per source; reg may be nil.
-func pipelines(cfg *exporter.Config, parts exporter.Parts, log *slog.Logger, reg prometheus.Registerer) ([]*pipeline.Pipeline, error) {
-	var out []*pipeline.Pipeline
-	for _, src := range parts.Sources {
-		p, err := pipeline.New(cfg.PipelineConfig(), pipeline.Deps{Logger: log, Registerer: reg, Source: src,
-			Sinks: parts.Sinks, Checkpoint: parts.Checkpoint, DeadLetter: parts.DeadLetter})
-		if err != nil {
-			closeAll(out)
-			return nil, err
-		}
-		out = append(out, p)
+// start validates cfg and opens everything, so that whatever can fail at
+// start fails here, before any work (and in --check, which runs just this).
+func start(ctx context.Context, s streams, kind string, cfg exporter.Config, log *slog.Logger, reg prometheus.Registerer) (*started, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, errf("%s: %v", kind, flagWords(err))
 	}
-	return out, nil
+	parts, err := cfg.Open(ctx, sink.Deps{Logger: log, Registerer: reg, Stdout: s.out})
+	if err != nil {
+		return nil, errf("%s: %v", kind, flagWords(err))
+	}
+	pipes, err := cfg.Pipelines(parts, log, reg)
+	if err != nil {
+		parts.Close(ctx)
+		return nil, errf("%s: %v", kind, flagWords(err))
+	}
+	return &started{cfg: cfg, parts: parts, pipes: pipes}, nil
 }
 
-func closeAll(pipes []*pipeline.Pipeline) {
-	for _, p := range pipes {
+// check reaches the bucket (one key listed), the sinks and the dead-letter
+// folder, and says what would run.
+func (st *started) check(ctx context.Context, s streams, kind string) error {
+	if err := st.parts.Check(ctx); err != nil {
+		return errf("%s: %v", kind, err)
+	}
+	fmt.Fprintf(s.out, "configuration OK: %s → %s; checkpoint %s; %d workers\n",
+		st.cfg.SourceNames(), st.cfg.SinkNames(), st.parts.Checkpoint.Path(), st.cfg.Workers)
+	return nil
+}
+
+// stop closes the pipelines and parts: sinks deliver what they hold for at
+// most a second and a half, the checkpoint is written and unlocked.
+func (st *started) stop() error {
+	for _, p := range st.pipes {
 		p.Close()
 	}
-}
-
-// open validates cfg and opens its parts.
-func open(cmd *cobra.Command, s streams, kind string, cfg *exporter.Config) (exporter.Parts, error) {
-	if err := cfg.Validate(); err != nil {
-		return exporter.Parts{}, usageError("%s: %v", kind, flagWords(err))
-	}
-	parts, err := cfg.Open(cmd.Context(), kind, s.out)
-	if err != nil {
-		return parts, usageError("%s: %v", kind, flagWords(err))
-	}
-	return parts, nil
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	return st.parts.Close(ctx)
 }
 
 // flagWords rewords configuration fields as the flags that set them.
 func flagWords(err error) string {
 	msg := err.Error()
-	for _, r := range [][2]string{{"source.url: ", "--source: "}, {"sinks[0]: ", "--sink: "}, {"sinks[1]: ", "--sink: "}} {
+	for _, r := range [][2]string{{"source.url: ", "--source: "}} {
 		msg = strings.Replace(msg, r[0], r[1], 1)
 	}
 	return msg
@@ -143,22 +157,33 @@ func newExportCmd(s streams) *cobra.Command {
 		Use:   "export --source SOURCE --sink SINK",
 		Short: "Deliver new flow-log objects from a bucket or folder to sinks, as they appear",
 		Long: `export watches a bucket or a folder and delivers every flow-log object in it
-to the sinks as ECS documents, once: an object is marked done in the checkpoint
-only after every sink has confirmed all of its records, and every record has a
+to the sinks, once: an object is marked done in the checkpoint only after
+every sink has acknowledged all of its records, and every record has a
 deterministic event.id, so a crash or a restart neither loses nor duplicates.
 
   flowlog export --source s3://flows/flowlogs --sink file:///var/lib/flowlog/out
   flowlog export --source 's3://flows/logs?endpoint=http://127.0.0.1:9000&path_style=true' --sink stdout
   flowlog export --source /var/lib/flowlog/objects --sink file:///var/lib/flowlog/out
+  flowlog export -c /etc/flowlog/exporter.yaml --check
 
 Sources: a folder (files ending .log, .log.gz, .json, .json.gz; hidden and
 still-changing files are skipped), or s3://bucket[/prefix] on any S3-compatible
-service, with credentials from the AWS environment variables or shared files.
-Each listing reaches --lookback into the past, so late objects and objects
-rewritten under the same key (new ETag) are delivered too.
+service, with credentials from the AWS environment variables or shared files
+(never in the address). Each listing reaches --lookback into the past, so late
+objects and objects rewritten under the same key (new ETag) are delivered too.
+Formats are recognised by content: version-2 text (with or without header,
+gzip or not) and IBM Cloud Flow Logs JSON.
 
 Sinks: file:///folder (one NDJSON file per object, written atomically: what a
-Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts).`,
+Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts).
+
+--check opens everything start-up opens (checkpoint, GeoIP files, dead-letter
+folder), lists one key of each bucket and asks each sink, then exits: it fails
+exactly where a start would. One checkpoint serves one exporter at a time.
+
+Logs: one line per object at --log-level debug; a summary every minute.
+SIGTERM or Ctrl-C: listing stops, objects being read are abandoned (delivered
+again at the next start), the checkpoint is written; within 2 seconds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := o.log.logger(s.err)
@@ -172,35 +197,30 @@ Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts).`,
 			if o.config == "" {
 				cfg.Poll, cfg.LookBack, cfg.Listen = poll, lookback, listen
 			}
-			if o.check {
-				if err := cfg.Validate(); err != nil {
-					return usageError("export: %v", flagWords(err))
-				}
-				fmt.Fprintf(s.out, "configuration OK: %s → %s, %d workers, poll %s, lookback %s\n",
-					sourceURLs(&cfg), strings.Join(cfg.Sinks, ", "), cfg.Workers, cfg.Poll, cfg.LookBack)
-				return nil
-			}
-			parts, err := open(cmd, s, "export", &cfg)
+			ctx := cmd.Context()
+			reg := prometheus.NewRegistry()
+			st, err := start(ctx, s, "export", cfg, log, reg)
 			if err != nil {
 				return err
 			}
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			pipes, err := pipelines(&cfg, parts, log, reg)
-			if err != nil {
-				return usageError("export: %v", err)
+			if o.check {
+				err := st.check(ctx, s, "export")
+				if cerr := st.stop(); err == nil && cerr != nil {
+					err = errf("export: %v", cerr)
+				}
+				return err
 			}
-			defer closeAll(pipes)
-			g, gctx := errgroup.WithContext(cmd.Context())
-			for i, p := range pipes {
-				log.Info("exporting", "source", parts.Sources[i].Name(), "sinks", strings.Join(cfg.Sinks, ","),
-					"checkpoint", parts.Checkpoint.Path(), "poll", cfg.Poll, "lookback", cfg.LookBack)
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			g, gctx := errgroup.WithContext(ctx)
+			for i, p := range st.pipes {
+				log.Info("exporting", "source", st.parts.Sources[i].Name(), "sinks", cfg.SinkNames(),
+					"checkpoint", st.parts.Checkpoint.Path(), "poll", cfg.Poll, "lookback", cfg.LookBack)
 				g.Go(func() error { return p.Run(gctx) })
 			}
 			if cfg.Listen != "" {
 				all := func(check func(*pipeline.Pipeline) error) func() error {
 					return func() error {
-						for _, p := range pipes {
+						for _, p := range st.pipes {
 							if err := check(p); err != nil {
 								return err
 							}
@@ -212,9 +232,14 @@ Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts).`,
 					Health: all((*pipeline.Pipeline).Healthy), Ready: all((*pipeline.Pipeline).Ready)}
 				g.Go(func() error { return srv.Run(gctx) })
 			}
-			if err := g.Wait(); err != nil {
-				return errf("%v", err)
+			err = g.Wait()
+			if cerr := st.stop(); err == nil {
+				err = cerr
 			}
+			if err != nil {
+				return errf("export: %v", err)
+			}
+			log.Info("stopped; the checkpoint is written", "checkpoint", st.parts.Checkpoint.Path())
 			return nil
 		},
 	}
@@ -236,29 +261,38 @@ func newBackfillCmd(s streams) *cobra.Command {
 		Long: `backfill delivers the flow-log objects of a time range once and exits. The
 time of an object comes from its key (IONOS: the window end; AWS: the file's
 time stamp), else from its modification time. TIME is RFC 3339
-(2024-05-01T12:00:00Z), a date (2024-05-01, midnight UTC) or unix seconds.
+(2024-05-01T12:00:00Z), a date (2024-05-01, midnight UTC), unix seconds, now,
+or a time relative to now (-24h, -90m, -7d).
 
   flowlog backfill --source s3://flows/flowlogs --since 2024-05-01 --until 2024-05-02 --sink file:///srv/out
-  flowlog backfill --source ./bucket --since 2024-05-01 --until 2024-05-02 --dry-run
+  flowlog backfill --source ./bucket --since -7d --until now --dry-run
 
-Interrupted (Ctrl-C, crash), the same command resumes from its checkpoint:
-objects already delivered are skipped. --dry-run lists what would be read
-(count and bytes) without reading it. On a terminal a progress line shows
-objects, bytes, records, rate and ETA; otherwise a log line every 10 s.
+Interrupted (Ctrl-C, crash), the same command resumes from its checkpoint,
+which it shares with export of the same source: objects already delivered are
+skipped. --dry-run lists what would be read (count and bytes) without reading
+it. On a terminal a progress line shows objects, bytes, records, rate and ETA;
+otherwise a log line every 10 s. An object that fails is tried 5 times.
 
-Exit status: 0 all delivered, 2 usage error or objects left undelivered.`,
+Exit status: 0 everything delivered; 1 delivered, but some lines or records
+were rejected or some objects were damaged (see the dead letters and the
+log); 2 usage or configuration error, or objects left undelivered (run the
+same command again).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := o.log.logger(s.err)
 			if err != nil {
 				return err
 			}
+			now := time.Now()
 			var r source.Range
-			if r.Since, err = parseTime(since); err != nil || since == "" {
-				return usageError("backfill: --since %q: want RFC 3339, YYYY-MM-DD or unix seconds", since)
+			if since == "" || until == "" {
+				return usageError("backfill: --since and --until are required: the time range to deliver (e.g. --since 2024-05-01 --until 2024-05-02, or --since -24h --until now)")
 			}
-			if r.Until, err = parseTime(until); err != nil || until == "" {
-				return usageError("backfill: --until %q: want RFC 3339, YYYY-MM-DD or unix seconds", until)
+			if r.Since, err = parseTime(since, now); err != nil {
+				return usageError("backfill: --since %q: %v", since, err)
+			}
+			if r.Until, err = parseTime(until, now); err != nil {
+				return usageError("backfill: --until %q: %v", until, err)
 			}
 			if r.Until.Before(r.Since) {
 				return usageError("backfill: --until %s is before --since %s", r.Until.Format(time.RFC3339), r.Since.Format(time.RFC3339))
@@ -270,71 +304,94 @@ Exit status: 0 all delivered, 2 usage error or objects left undelivered.`,
 			if err != nil {
 				return err
 			}
-			if o.check {
-				if err := cfg.Validate(); err != nil {
-					return usageError("backfill: %v", flagWords(err))
-				}
-				fmt.Fprintf(s.out, "configuration OK: %s → %s\n", sourceURLs(&cfg), strings.Join(cfg.Sinks, ", "))
-				return nil
-			}
-			parts, err := open(cmd, s, "backfill", &cfg)
+			ctx := cmd.Context()
+			st, err := start(ctx, s, "backfill", cfg, log, nil)
 			if err != nil {
 				return err
 			}
-			pipes, err := pipelines(&cfg, parts, log, nil)
-			if err != nil {
-				return usageError("backfill: %v", err)
+			if o.check {
+				err := st.check(ctx, s, "backfill")
+				if cerr := st.stop(); err == nil && cerr != nil {
+					err = errf("backfill: %v", cerr)
+				}
+				return err
 			}
-			defer closeAll(pipes)
-			cp := parts.Checkpoint
-			failed := 0
-			for i, p := range pipes {
-				src := parts.Sources[i]
-				todo, done, err := p.Plan(cmd.Context(), r)
-				if err != nil {
-					return errf("%v", err)
-				}
-				var total int64
-				for _, ob := range todo {
-					total += ob.Size
-				}
-				if dryRun {
-					fmt.Fprintf(s.out, "%d objects, %s to read from %s (%s to %s); %d already delivered (checkpoint %s)\n",
-						len(todo), humanBytes(total), src.Name(), r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339), done, cp.Path())
-					if pl, ok := src.(prefixLister); ok {
-						if prefixes, err := pl.Prefixes(cmd.Context(), r); err == nil {
-							fmt.Fprintf(s.out, "listed: %s\n", strings.Join(prefixes, " "))
-						}
-					}
-					for _, ob := range todo {
-						fmt.Fprintf(s.out, "  %s  %s  %s\n", ob.Time().Format(time.RFC3339), humanBytes(ob.Size), ob.Key)
-					}
-					continue
-				}
-				log.Info("backfill", "source", src.Name(), "objects", len(todo), "bytes", total, "already_done", done, "checkpoint", cp.Path())
-				prog := newProgress(s.err, len(todo), total, log)
-				st, err := p.Deliver(cmd.Context(), todo, done, prog.update)
-				prog.finish(st)
-				if cmd.Context().Err() != nil {
-					return errf("interrupted; run the same command again to resume")
-				}
-				if err != nil {
-					log.Error("backfill incomplete", "source", src.Name(), "err", err)
-					failed++
-				}
+			err = backfill(ctx, s, st, r, dryRun, log, o.log.format == "json")
+			if cerr := st.stop(); err == nil && cerr != nil {
+				err = errf("backfill: %v", cerr)
 			}
-			if failed > 0 {
-				return errf("%d of %d sources not fully delivered; run the same command again to retry", failed, len(pipes))
-			}
-			return nil
+			return err
 		},
 	}
 	o.flags(cmd)
 	f := cmd.Flags()
-	f.StringVar(&since, "since", "", "start of the time range (objects at or after)")
-	f.StringVar(&until, "until", "", "end of the time range (objects at or before)")
+	f.StringVar(&since, "since", "", "start of the time range (objects at or after); required")
+	f.StringVar(&until, "until", "", "end of the time range (objects at or before); required")
 	f.BoolVar(&dryRun, "dry-run", false, "list what would be read (count and bytes) and exit")
 	return cmd
+}
+
+// backfill runs the backfill of every source and says how it went.
+func backfill(ctx context.Context, s streams, st *started, r source.Range, dryRun bool, log *slog.Logger, jsonLogs bool) error {
+	cp := st.parts.Checkpoint
+	var total pipeline.Stats
+	failed := false
+	for i, p := range st.pipes {
+		src := st.parts.Sources[i]
+		todo, done, err := p.Plan(ctx, r)
+		if err != nil {
+			return errf("backfill: %v", err)
+		}
+		var bytes int64
+		for _, ob := range todo {
+			bytes += ob.Size
+		}
+		if dryRun {
+			fmt.Fprintf(s.out, "%s to read from %s (%s, %s to %s); %s already delivered (checkpoint %s)\n",
+				plural(len(todo), "object")+", "+humanBytes(bytes), src.Name(), r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339),
+				r.Until.Format(time.RFC3339), plural(done, "object"), cp.Path())
+			if pl, ok := src.(prefixLister); ok {
+				if prefixes, err := pl.Prefixes(ctx, r); err == nil {
+					fmt.Fprintf(s.out, "listed: %s\n", strings.Join(prefixes, " "))
+				}
+			}
+			for _, ob := range todo {
+				fmt.Fprintf(s.out, "  %s  %s  %s\n", ob.Time().Format(time.RFC3339), humanBytes(ob.Size), ob.Key)
+			}
+			continue
+		}
+		log.Info("backfill", "source", src.Name(), "objects", len(todo), "bytes", bytes, "already_done", done, "checkpoint", cp.Path())
+		prog := newProgress(s.err, len(todo), bytes, log, jsonLogs)
+		stats, err := p.Deliver(ctx, todo, done, prog.update)
+		prog.finish(src.Name(), stats)
+		add(&total, stats)
+		if ctx.Err() != nil {
+			return errf("backfill: interrupted; what was delivered is in the checkpoint: run the same command again to resume")
+		}
+		if err != nil {
+			failed = true
+		}
+	}
+	switch {
+	case dryRun:
+		return nil
+	case failed:
+		return errf("backfill: %s not delivered; run the same command again to retry them", plural(total.Failed, "object"))
+	case total.Damaged > 0 || total.RejectedLines > 0 || total.SinkRejected > 0:
+		return &exitError{code: exitRejected}
+	}
+	return nil
+}
+
+func add(t *pipeline.Stats, s pipeline.Stats) {
+	t.Objects += s.Objects
+	t.Damaged += s.Damaged
+	t.Failed += s.Failed
+	t.Skipped += s.Skipped
+	t.Bytes += s.Bytes
+	t.Records += s.Records
+	t.RejectedLines += s.RejectedLines
+	t.SinkRejected += s.SinkRejected
 }
 
 // prefixLister is a source that narrows its listing to key prefixes.
@@ -342,18 +399,32 @@ type prefixLister interface {
 	Prefixes(ctx context.Context, r source.Range) ([]string, error)
 }
 
-// parseTime reads RFC 3339, YYYY-MM-DD (UTC) or unix seconds.
-func parseTime(s string) (time.Time, error) {
+// parseTime reads RFC 3339, YYYY-MM-DD (UTC), unix seconds, "now", or a
+// duration relative to now: -24h, -90m, -7d (days of 24 h).
+func parseTime(s string, now time.Time) (time.Time, error) {
+	if s == "now" {
+		return now.UTC(), nil
+	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t.UTC(), nil
 	}
 	if t, err := time.Parse("2006-01-02", s); err == nil {
 		return t, nil
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
 		return time.Unix(n, 0).UTC(), nil
 	}
-	return time.Time{}, fmt.Errorf("time %q", s)
+	if rel, ok := strings.CutPrefix(s, "-"); ok {
+		if days, ok := strings.CutSuffix(rel, "d"); ok {
+			if n, err := strconv.ParseFloat(days, 64); err == nil && n >= 0 {
+				return now.Add(-time.Duration(n * 24 * float64(time.Hour))).UTC(), nil
+			}
+		}
+		if d, err := time.ParseDuration(rel); err == nil && d >= 0 {
+			return now.Add(-d).UTC(), nil
+		}
+	}
+	return time.Time{}, errors.New("want RFC 3339 (2024-05-01T12:00:00Z), a date (2024-05-01), unix seconds, now, or a time before now (-24h, -7d)")
 }
 
 func humanBytes(n int64) string {
@@ -368,23 +439,31 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// plural writes "1 object", "2 objects".
+func plural[N int | int64](n N, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
 // progress shows a backfill's advance: a redrawn line on a terminal, a log
-// line every 10 s otherwise.
+// line every 10 s otherwise (and always with --log-format json).
 type progress struct {
 	w       io.Writer
 	tty     bool
 	objects int
 	bytes   int64
 	start   time.Time
-	log     interface{ Info(string, ...any) }
+	log     *slog.Logger
 
 	mu   sync.Mutex
 	last time.Time
 }
 
-func newProgress(w io.Writer, objects int, bytes int64, log interface{ Info(string, ...any) }) *progress {
+func newProgress(w io.Writer, objects int, bytes int64, log *slog.Logger, jsonLogs bool) *progress {
 	tty := false
-	if f, ok := w.(*os.File); ok {
+	if f, ok := w.(*os.File); ok && !jsonLogs {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			tty = true
 		}
@@ -392,40 +471,61 @@ func newProgress(w io.Writer, objects int, bytes int64, log interface{ Info(stri
 	return &progress{w: w, tty: tty, objects: objects, bytes: bytes, start: time.Now(), log: log}
 }
 
-func (p *progress) line(st pipeline.Stats) string {
+func (p *progress) rate(st pipeline.Stats) (perSec float64, eta string) {
 	el := time.Since(p.start)
-	rate := float64(st.Records) / max(el.Seconds(), 1e-3)
-	doneObjs := st.Objects + st.Failed
-	eta := "?"
+	perSec = float64(st.Records) / max(el.Seconds(), 1e-3)
+	eta = "?"
 	if st.Bytes > 0 && p.bytes > 0 {
-		left := time.Duration(float64(el) * float64(p.bytes-st.Bytes) / float64(st.Bytes))
-		eta = left.Round(time.Second).String()
+		eta = time.Duration(float64(el) * float64(p.bytes-st.Bytes) / float64(st.Bytes)).Round(time.Second).String()
 	}
-	return fmt.Sprintf("objects %d/%d  %s/%s  records %d  %.0f records/s  ETA %s",
-		doneObjs, p.objects, humanBytes(st.Bytes), humanBytes(p.bytes), st.Records, rate, eta)
+	return perSec, eta
 }
 
 func (p *progress) update(st pipeline.Stats) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
+	rate, eta := p.rate(st)
 	if p.tty {
 		if now.Sub(p.last) >= 100*time.Millisecond {
-			fmt.Fprintf(p.w, "\r\033[K%s", p.line(st))
+			fmt.Fprintf(p.w, "\r\033[Kobjects %d/%d  %s/%s  records %d  %.0f records/s  ETA %s",
+				st.Objects+st.Failed, p.objects, humanBytes(st.Bytes), humanBytes(p.bytes), st.Records, rate, eta)
 			p.last = now
 		}
 		return
 	}
 	if now.Sub(p.last) >= 10*time.Second {
-		p.log.Info("backfill progress", "progress", p.line(st))
+		p.log.Info("backfill progress", "objects_done", st.Objects+st.Failed, "objects", p.objects, "bytes_done", st.Bytes, "bytes", p.bytes,
+			"records", st.Records, "records_per_second", int64(rate), "eta", eta)
 		p.last = now
 	}
 }
 
-func (p *progress) finish(st pipeline.Stats) {
+// finish says how the backfill of one source went: in words on a terminal
+// or plain output, as a log record with --log-format json.
+func (p *progress) finish(src string, st pipeline.Stats) {
+	took := time.Since(p.start).Round(time.Millisecond)
 	if p.tty {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
-	fmt.Fprintf(p.w, "backfill: %d objects delivered, %d failed, %d already done; %d records, %d lines rejected, %s in %s\n",
-		st.Objects, st.Failed, st.Skipped, st.Records, st.Rejected, humanBytes(st.Bytes), time.Since(p.start).Round(time.Millisecond))
+	if _, isJSON := p.log.Handler().(*slog.JSONHandler); isJSON {
+		p.log.Info("backfill finished", "source", src, "objects_delivered", st.Objects, "objects_damaged", st.Damaged,
+			"objects_failed", st.Failed, "objects_already_done", st.Skipped, "records", st.Records, "lines_rejected", st.RejectedLines,
+			"records_refused_by_sinks", st.SinkRejected, "bytes", st.Bytes, "took", took.String())
+		return
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "backfill %s: %s delivered", src, plural(st.Objects, "object"))
+	if st.Damaged > 0 {
+		fmt.Fprintf(&b, " (%d damaged: the records before the damage)", st.Damaged)
+	}
+	fmt.Fprintf(&b, ", %d failed, %d already done; %s", st.Failed, st.Skipped, plural(st.Records, "record"))
+	if st.RejectedLines > 0 {
+		fmt.Fprintf(&b, ", %s rejected", plural(st.RejectedLines, "line"))
+	}
+	if st.SinkRejected > 0 {
+		fmt.Fprintf(&b, ", %s refused by sinks", plural(st.SinkRejected, "record"))
+	}
+	fmt.Fprintf(&b, "; %s in %s\n", humanBytes(st.Bytes), took)
+	io.WriteString(p.w, b.String())
 }

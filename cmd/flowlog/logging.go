@@ -4,12 +4,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+
+	"github.com/spf13/pflag"
 )
 
 // logOptions are the logging flags of the long-running commands.
 type logOptions struct {
 	format string
 	level  string
+}
+
+func (o *logOptions) flags(f *pflag.FlagSet) {
+	f.StringVar(&o.format, "log-format", "text", "log format: text or json (json: summaries and progress are log records too)")
+	f.StringVar(&o.level, "log-level", "info", "log level: debug (a line per object), info, warn or error")
 }
 
 func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
@@ -27,6 +34,7 @@ func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, usageError("--log-format %q: want text or json", o.format)
 }
 
+// errf is a failure at run time: exit status 2, without the usage hint.
 func errf(format string, a ...any) error {
 	return &exitError{code: exitFailure, err: fmt.Errorf(format, a...)}
 }

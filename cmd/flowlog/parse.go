@@ -12,13 +12,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/flowlog/flowlog/exporter/enrich/ecs"
+	"github.com/flowlog/flowlog/exporter/ecs"
+	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/recordid"
 	"github.com/flowlog/flowlog/parser"
 )
 
 type parseOptions struct {
 	output    string
+	bucket    string // for event.id, as the exporter derives it
+	etag      string
 	strict    bool
 	header    bool
 	maxErrors int // rejected lines printed per file; 0 prints all
@@ -35,7 +38,10 @@ by name; a header line sets the field order) and prints one line per record
 on standard output:
 
   --output json   the record as flat JSON with snake_case names (default)
-  --output ecs    the Elastic Common Schema document the exporter would index
+  --output ecs    the Elastic Common Schema document the exporter ships, with
+                  the same default enrichment (Community ID, services,
+                  address classes); with --bucket and --etag, and FILE named
+                  by its key, event.id is the one the exporter gives
   --output v2     the record as a normalized version-2 line
 
 Rejected lines are reported on standard error as FILE:LINE: reason, and the
@@ -62,6 +68,9 @@ decompression error (the records before the error are printed).`,
 			if o.header && o.output != "v2" {
 				return usageError("parse: --header works with --output v2 only")
 			}
+			if (o.bucket != "" || o.etag != "") && o.output != "ecs" {
+				return usageError("parse: --bucket and --etag work with --output ecs only")
+			}
 			if o.maxErrors < 0 {
 				return usageError("parse: --max-errors %d: want 0 (all) or more", o.maxErrors)
 			}
@@ -74,6 +83,8 @@ decompression error (the records before the error are printed).`,
 	f := c.Flags()
 	f.StringVarP(&o.output, "output", "o", "json", "output format: json, ecs or v2")
 	f.BoolVar(&o.strict, "strict", false, "stop at the first rejected line")
+	f.StringVar(&o.bucket, "bucket", "", "with --output ecs: the object's bucket (for a folder source, the folder's absolute path), for event.id")
+	f.StringVar(&o.etag, "etag", "", "with --output ecs: the object's ETag (as listed, with its quotes), for event.id")
 	f.BoolVar(&o.header, "header", false, "with --output v2, print a header line first")
 	f.IntVar(&o.maxErrors, "max-errors", 20, "rejected lines to print per file, then only count (0: print all)")
 	f.IntVar(&o.limits.MaxLineBytes, "max-line-bytes", o.limits.MaxLineBytes, "reject lines longer than this")
@@ -88,6 +99,9 @@ type parseRun struct {
 	out      *bufio.Writer
 	errOut   io.Writer
 	enc      *ecs.Encoder
+	fill     *enrich.Filler
+	values   enrich.Values
+	id       []byte
 	reader   *parser.Reader
 	buf      []byte
 	records  int
@@ -99,7 +113,11 @@ func runParse(s streams, o parseOptions, files []string) error {
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	p := &parseRun{o: o, out: bufio.NewWriterSize(s.out, 64<<10), errOut: s.err, enc: enc}
+	en, err := enrich.New(enrich.DefaultConfig())
+	if err != nil {
+		return &exitError{code: exitFailure, err: err}
+	}
+	p := &parseRun{o: o, out: bufio.NewWriterSize(s.out, 64<<10), errOut: s.err, enc: enc, fill: en.NewFiller()}
 	if o.header {
 		p.out.Write(parser.AppendHeader(nil))
 	}
@@ -153,8 +171,7 @@ func (p *parseRun) file(stdin io.Reader, name string) error {
 	} else {
 		p.reader.Reset(src, name)
 	}
-	ids := recordid.ForObject("", name, "")
-	extra := ecs.Extra{}
+	ids := recordid.ForObject(p.o.bucket, name, p.o.etag)
 	var records, rejected int
 	defer func() { p.summarize(name, records, rejected) }()
 	for {
@@ -185,8 +202,9 @@ func (p *parseRun) file(stdin io.Reader, name string) error {
 		case "json":
 			p.buf = append(parser.AppendJSON(p.buf[:0], rec), '\n')
 		case "ecs":
-			extra.EventID = ids.Append(extra.EventID[:0], p.reader.Line())
-			p.buf = append(p.enc.AppendECS(p.buf[:0], rec, &extra), '\n')
+			p.id = ids.Append(p.id[:0], p.reader.Line())
+			p.fill.Fill(&p.values, rec)
+			p.buf = append(p.enc.AppendECS(p.buf[:0], rec, p.id, &p.values), '\n')
 		case "v2":
 			p.buf = parser.AppendRecord(p.buf[:0], rec)
 		}

@@ -2,6 +2,13 @@
 // (gzip or not) with a header and a flow_logs array, each flow log counting
 // both directions of one connection.
 //
+// The document is read as a stream: memory stays bounded whatever the size
+// of the object (one flow log at a time, at most MaxLineBytes each), a
+// flow log with a missing or bad field is rejected alone (the flow logs
+// after it are read), and a truncated object yields the flow logs before
+// the cut. Header fields are those seen before flow_logs (IBM writes them
+// first).
+//
 // Each flow log becomes up to two records of the version-2 shape, one per
 // direction with packets: initiator → target with the *_from_initiator
 // counters, and target → initiator with the *_from_target counters.
@@ -16,7 +23,7 @@
 //	header state ok | skip data        log-status OK | SKIPDATA
 //	header network_interface_id        interface-id
 //	header account (from collector_crn "a/<account>")   account-id
-//	direction I | O (inbound/outbound) network.direction of each record seen from
+//	direction I | O (inbound/outbound) flow-direction of each record seen from
 //	                                   the vNIC: ingress for packets arriving, egress leaving
 //
 // The record's line number (for its event id) is 2×index+1 for the initiator
@@ -25,179 +32,459 @@ package ibm
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/flowlog/flowlog/parser"
 )
 
-type object struct {
-	Version            string  `json:"version"`
-	CollectorCRN       string  `json:"collector_crn"`
-	NetworkInterfaceID string  `json:"network_interface_id"`
-	State              string  `json:"state"`
-	FlowLogs           []*flow `json:"flow_logs"`
+// flowJSON holds the fields of one flow log as JSON text, checked one by one.
+type flowJSON struct {
+	StartTime            json.RawMessage `json:"start_time"`
+	EndTime              json.RawMessage `json:"end_time"`
+	Direction            json.RawMessage `json:"direction"`
+	Action               json.RawMessage `json:"action"`
+	InitiatorIP          json.RawMessage `json:"initiator_ip"`
+	TargetIP             json.RawMessage `json:"target_ip"`
+	InitiatorPort        json.RawMessage `json:"initiator_port"`
+	TargetPort           json.RawMessage `json:"target_port"`
+	TransportProtocol    json.RawMessage `json:"transport_protocol"`
+	BytesFromInitiator   json.RawMessage `json:"bytes_from_initiator"`
+	PacketsFromInitiator json.RawMessage `json:"packets_from_initiator"`
+	BytesFromTarget      json.RawMessage `json:"bytes_from_target"`
+	PacketsFromTarget    json.RawMessage `json:"packets_from_target"`
 }
 
+// flow is one flow log, checked.
 type flow struct {
-	StartTime            *string `json:"start_time"`
-	EndTime              *string `json:"end_time"`
-	Direction            string  `json:"direction"`
-	Action               *string `json:"action"`
-	InitiatorIP          *string `json:"initiator_ip"`
-	TargetIP             *string `json:"target_ip"`
-	InitiatorPort        *uint16 `json:"initiator_port"`
-	TargetPort           *uint16 `json:"target_port"`
-	TransportProtocol    *uint8  `json:"transport_protocol"`
-	BytesFromInitiator   *uint64 `json:"bytes_from_initiator"`
-	PacketsFromInitiator *uint64 `json:"packets_from_initiator"`
-	BytesFromTarget      *uint64 `json:"bytes_from_target"`
-	PacketsFromTarget    *uint64 `json:"packets_from_target"`
+	ini, tgt          netip.Addr
+	iport, tport      uint16
+	proto             uint8
+	start, end        int64
+	reject            bool
+	inbound, outbound bool
+	pktsI, bytesI     uint64
+	pktsT, bytesT     uint64
 }
+
+// Reading states.
+const (
+	stateStart = iota // before the document
+	stateKeys         // in the top-level object, before a key
+	stateArray        // in flow_logs, before an element
+	stateDone         // after the document
+)
+
+// maxHeaderValue bounds a header value kept (a CRN, an id).
+const maxHeaderValue = 4 << 10
 
 // Reader reads the records of one object at a time.
 type Reader struct {
-	opts    parser.Options
-	src     io.Reader
-	name    string
-	obj     object
-	read    bool
-	i, half int // next flow log and direction (0 initiator, 1 target)
+	opts  parser.Options
+	name  string
+	raw   *bufio.Reader
+	gz    *gzip.Reader
+	limit limitReader
+	in    *bufio.Reader // the decompressed document
+
+	state   int
+	ibm     bool // a key only IBM objects have was seen
+	i       int  // index of the next flow log
+	cur     flow
+	half    int // 1: the target record of cur is next
 	line    int
-	dir     string
+	done    int // the last line of the last flow log read whole
 	account []byte
 	iface   []byte
 	status  parser.LogStatus
+	elem    []byte
+	fj      flowJSON
+	scratch []byte
 	rec     parser.Record
-	err     error // sticky object error
+	err     error // sticky: the object error, or io.EOF
 }
 
 // NewReader returns a reader; Reset gives it an object.
 func NewReader(opts parser.Options) *Reader {
+	d := parser.DefaultOptions()
 	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = parser.DefaultOptions().MaxBytes
+		opts.MaxBytes = d.MaxBytes
 	}
-	return &Reader{opts: opts}
+	if opts.MaxLineBytes <= 0 {
+		opts.MaxLineBytes = d.MaxLineBytes
+	}
+	return &Reader{opts: opts, raw: bufio.NewReaderSize(nil, 32<<10), in: bufio.NewReaderSize(nil, 32<<10)}
 }
 
 // Reset starts reading object name from src.
 func (r *Reader) Reset(src io.Reader, name string) {
-	*r = Reader{opts: r.opts, src: src, name: name}
+	r.raw.Reset(src)
+	r.name = name
+	r.state, r.ibm, r.i, r.half, r.line, r.done = stateStart, false, 0, 0, 0, 0
+	r.account, r.iface = r.account[:0], r.iface[:0]
+	r.status = parser.LogStatusOK
+	r.err = nil
 }
 
 // Line returns the line number of the last record, for its event id.
 func (r *Reader) Line() int { return r.line }
 
-// Direction returns network.direction of the last record as the vNIC saw
-// it (ingress or egress), or "" when the object does not say.
-func (r *Reader) Direction() string { return r.dir }
-
 // Next returns the next record, valid until the next call; io.EOF at the
 // end; a *parser.LineError for a flow log with a missing or bad field (the
 // flow logs after it are still read); a *parser.ObjectError when the object
-// cannot be read as IBM flow logs.
+// cannot be read further.
 func (r *Reader) Next() (*parser.Record, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if !r.read {
-		r.read = true
-		if err := r.load(); err != nil {
+	rec, err := r.next()
+	if err != nil {
+		var le *parser.LineError
+		if !errors.As(err, &le) {
 			r.err = err
-			return nil, err
 		}
-		if r.obj.FlowLogs == nil && r.iface == nil {
-			r.err = io.EOF
+	}
+	return rec, err
+}
+
+func (r *Reader) next() (*parser.Record, error) {
+	if r.half == 1 {
+		r.half = 0
+		r.line = 2*(r.i-1) + 2
+		if r.cur.pktsT > 0 {
+			r.fill(&r.cur, true)
+			return &r.rec, nil
+		}
+	}
+	for {
+		switch r.state {
+		case stateStart:
+			if err := r.open(); err != nil {
+				return nil, err
+			}
+		case stateKeys:
+			if err := r.key(); err != nil {
+				return nil, err
+			}
+		case stateArray:
+			f, err := r.element()
+			if err != nil || f == nil {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
+			r.cur, r.half = *f, 1
+			r.line = 2*(r.i-1) + 1
+			r.fill(&r.cur, false)
+			return &r.rec, nil
+		default:
 			return nil, io.EOF
 		}
 	}
-	for r.i < len(r.obj.FlowLogs) {
-		f := r.obj.FlowLogs[r.i]
-		half := r.half
-		r.line = 2*r.i + half + 1
-		if half == 0 {
-			r.half = 1
+}
+
+// open sets up decompression and finds the document's "{".
+func (r *Reader) open() error {
+	var in io.Reader = r.raw
+	magic, _ := r.raw.Peek(2)
+	if len(magic) == 0 {
+		if _, err := r.raw.Peek(1); err != nil && err != io.EOF {
+			return r.objErr(err)
+		}
+		r.state = stateDone // a zero-byte object holds no records
+		return nil
+	}
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		var err error
+		if r.gz == nil {
+			r.gz, err = gzip.NewReader(r.raw)
 		} else {
-			r.i, r.half = r.i+1, 0
+			err = r.gz.Reset(r.raw)
 		}
-		if f == nil {
-			if half == 0 {
-				return nil, r.lineErr("", "", "flow log is null")
-			}
-			continue
-		}
-		if half == 0 {
-			if err := r.check(f); err != nil {
-				r.half, r.i = 0, r.i+1 // skip both records of a bad flow log
-				return nil, err
-			}
-		}
-		packets, bytes := *f.PacketsFromInitiator, *f.BytesFromInitiator
-		if half == 1 {
-			packets, bytes = deref(f.PacketsFromTarget), deref(f.BytesFromTarget)
-			if packets == 0 {
-				continue // nothing came back
-			}
-		}
-		r.fill(f, half, packets, bytes)
-		return &r.rec, nil
-	}
-	return nil, io.EOF
-}
-
-func deref(v *uint64) uint64 {
-	if v == nil {
-		return 0
-	}
-	return *v
-}
-
-func (r *Reader) load() error {
-	br := bufio.NewReaderSize(r.src, 64<<10)
-	if _, err := br.Peek(1); errors.Is(err, io.EOF) {
-		return nil // a zero-byte object holds no records
-	}
-	var in io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return r.objErr(parser.ErrCorrupt, err)
+			return r.objErr(err)
 		}
-		in = zr
+		in = r.gz
 	}
-	lim := &io.LimitedReader{R: in, N: r.opts.MaxBytes + 1}
-	dec := json.NewDecoder(lim)
-	if err := dec.Decode(&r.obj); err != nil {
-		switch {
-		case lim.N <= 0:
-			return r.objErr(parser.ErrTooLarge, fmt.Errorf("more than %d bytes decompressed", r.opts.MaxBytes))
-		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-			return r.objErr(parser.ErrTruncated, err)
-		}
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		if errors.As(err, &syn) || errors.As(err, &typ) {
-			return r.objErr(parser.ErrCorrupt, fmt.Errorf("not an IBM flow log object: %w", err))
-		}
-		return r.objErr(parser.ErrCorrupt, err) // read errors of the source included
+	r.limit = limitReader{r: in, max: r.opts.MaxBytes}
+	r.in.Reset(&r.limit)
+	c, err := r.skipSpace()
+	if err != nil {
+		return r.objErr(err)
 	}
-	if r.obj.FlowLogs == nil && r.obj.NetworkInterfaceID == "" && r.obj.CollectorCRN == "" {
-		return r.objErr(parser.ErrCorrupt, errors.New("not an IBM flow log object: no flow_logs, network_interface_id or collector_crn"))
+	if c != '{' {
+		return r.objErr(fmt.Errorf("%w: not an IBM flow log object: it does not start with {", parser.ErrCorrupt))
 	}
-	r.iface = []byte(r.obj.NetworkInterfaceID)
-	r.account = []byte(account(r.obj.CollectorCRN))
-	r.status = parser.LogStatusOK
-	if s := strings.ToLower(r.obj.State); s == "skip data" || s == "skip_data" || s == "skipdata" {
-		r.status = parser.LogStatusSkipData
-	}
+	r.state = stateKeys
 	return nil
+}
+
+// key reads one member of the top-level object, or its end.
+func (r *Reader) key() error {
+	c, err := r.skipSpace()
+	if err != nil {
+		return r.objErr(err)
+	}
+	switch c {
+	case ',':
+		return nil
+	case '}':
+		r.state = stateDone
+		if !r.ibm {
+			return r.objErr(fmt.Errorf("%w: not an IBM flow log object: no flow_logs, network_interface_id or collector_crn", parser.ErrCorrupt))
+		}
+		return nil
+	case '"':
+	default:
+		return r.objErr(fmt.Errorf("%w: not an IBM flow log object: want a key, got %q", parser.ErrCorrupt, c))
+	}
+	key, err := r.readString(r.scratch[:0], 256)
+	r.scratch = key
+	if err != nil {
+		return r.objErr(err)
+	}
+	if c, err = r.skipSpace(); err != nil {
+		return r.objErr(err)
+	}
+	if c != ':' {
+		return r.objErr(fmt.Errorf("%w: want : after key %q", parser.ErrCorrupt, key))
+	}
+	if c, err = r.skipSpace(); err != nil {
+		return r.objErr(err)
+	}
+	switch string(key) {
+	case "flow_logs":
+		r.ibm = true
+		if c == 'n' {
+			return r.objErr(r.skipValue(c))
+		}
+		if c != '[' {
+			return r.objErr(fmt.Errorf("%w: flow_logs is not a list", parser.ErrCorrupt))
+		}
+		r.state = stateArray
+		return nil
+	case "network_interface_id", "collector_crn", "state":
+		r.ibm = r.ibm || string(key) != "state"
+		if c != '"' {
+			return r.objErr(r.skipValue(c))
+		}
+		k := string(key) // three known keys: no allocation
+		v, err := r.readString(nil, maxHeaderValue)
+		if err != nil {
+			return r.objErr(err)
+		}
+		switch k {
+		case "network_interface_id":
+			r.iface = append(r.iface[:0], v...)
+		case "collector_crn":
+			r.account = append(r.account[:0], account(string(v))...)
+		case "state":
+			if s := strings.ToLower(string(v)); s == "skip data" || s == "skip_data" || s == "skipdata" {
+				r.status = parser.LogStatusSkipData
+			}
+		}
+		return nil
+	}
+	return r.objErr(r.skipValue(c))
+}
+
+// element reads one flow log of the array: nil, nil at the array's end.
+func (r *Reader) element() (*flow, error) {
+	c, err := r.skipSpace()
+	if err != nil {
+		return nil, r.objErr(err)
+	}
+	if c == ',' {
+		if c, err = r.skipSpace(); err != nil {
+			return nil, r.objErr(err)
+		}
+	}
+	if c == ']' {
+		r.state = stateKeys
+		return nil, nil
+	}
+	i := r.i
+	r.i++
+	r.line = 2*i + 1
+	if c != '{' {
+		if err := r.skipValue(c); err != nil {
+			return nil, r.objErr(err)
+		}
+		r.done = 2*i + 2
+		if c == 'n' {
+			return nil, r.lineErr("", "", "flow log is null")
+		}
+		return nil, r.lineErr("", "", "flow log is not an object")
+	}
+	r.elem = append(r.elem[:0], '{')
+	long, err := r.captureValue()
+	if err != nil {
+		return nil, r.objErr(err)
+	}
+	r.done = 2*i + 2
+	if long {
+		return nil, r.lineErr("", "", fmt.Sprintf("flow log %d is longer than %d bytes; skipped", i, r.opts.MaxLineBytes))
+	}
+	return r.check(i)
+}
+
+// check decodes and checks the flow log in r.elem.
+func (r *Reader) check(i int) (*flow, error) {
+	fj := &r.fj
+	for _, m := range []*json.RawMessage{&fj.StartTime, &fj.EndTime, &fj.Direction, &fj.Action, &fj.InitiatorIP, &fj.TargetIP,
+		&fj.InitiatorPort, &fj.TargetPort, &fj.TransportProtocol, &fj.BytesFromInitiator, &fj.PacketsFromInitiator,
+		&fj.BytesFromTarget, &fj.PacketsFromTarget} {
+		*m = (*m)[:0]
+	}
+	if err := json.Unmarshal(r.elem, fj); err != nil {
+		return nil, r.lineErr("", "", "flow log "+strconv.Itoa(i)+" is not valid JSON: "+err.Error())
+	}
+	var f flow
+	var err error
+	if f.ini, err = r.addr(fj.InitiatorIP, "initiator_ip", i); err != nil {
+		return nil, err
+	}
+	if f.tgt, err = r.addr(fj.TargetIP, "target_ip", i); err != nil {
+		return nil, err
+	}
+	var n uint64
+	if n, err = r.uint(fj.TransportProtocol, "transport_protocol", i, 255, true); err != nil {
+		return nil, err
+	}
+	f.proto = uint8(n)
+	action, err := r.text(fj.Action, "action", i, true)
+	if err != nil {
+		return nil, err
+	}
+	switch action {
+	case "accepted":
+	case "rejected":
+		f.reject = true
+	default:
+		return nil, r.lineErr("action", quote(action), "want accepted or rejected, got")
+	}
+	if f.start, err = r.time(fj.StartTime, "start_time", i); err != nil {
+		return nil, err
+	}
+	if f.end, err = r.time(fj.EndTime, "end_time", i); err != nil {
+		return nil, err
+	}
+	if n, err = r.uint(fj.InitiatorPort, "initiator_port", i, 65535, false); err != nil {
+		return nil, err
+	}
+	f.iport = uint16(n)
+	if n, err = r.uint(fj.TargetPort, "target_port", i, 65535, false); err != nil {
+		return nil, err
+	}
+	f.tport = uint16(n)
+	const maxCount = 1<<64 - 1
+	if f.pktsI, err = r.uint(fj.PacketsFromInitiator, "packets_from_initiator", i, maxCount, true); err != nil {
+		return nil, err
+	}
+	if f.bytesI, err = r.uint(fj.BytesFromInitiator, "bytes_from_initiator", i, maxCount, true); err != nil {
+		return nil, err
+	}
+	if f.pktsT, err = r.uint(fj.PacketsFromTarget, "packets_from_target", i, maxCount, false); err != nil {
+		return nil, err
+	}
+	if f.bytesT, err = r.uint(fj.BytesFromTarget, "bytes_from_target", i, maxCount, false); err != nil {
+		return nil, err
+	}
+	dir, err := r.text(fj.Direction, "direction", i, false)
+	if err != nil {
+		return nil, err
+	}
+	f.inbound = dir == "I" || strings.EqualFold(dir, "inbound")
+	f.outbound = dir == "O" || strings.EqualFold(dir, "outbound")
+	return &f, nil
+}
+
+func isNull(v json.RawMessage) bool { return len(v) == 0 || string(v) == "null" }
+
+func (r *Reader) missing(name string, i int) error {
+	return r.lineErr(name, "", "missing in flow log "+strconv.Itoa(i))
+}
+
+// text reads a string field.
+func (r *Reader) text(v json.RawMessage, name string, i int, required bool) (string, error) {
+	if isNull(v) {
+		if required {
+			return "", r.missing(name, i)
+		}
+		return "", nil
+	}
+	if v[0] != '"' {
+		return "", r.lineErr(name, quote(string(v)), "want text, got")
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", r.lineErr(name, quote(string(v)), "not valid text:")
+	}
+	return s, nil
+}
+
+func (r *Reader) addr(v json.RawMessage, name string, i int) (netip.Addr, error) {
+	if isNull(v) {
+		return netip.Addr{}, r.missing(name, i)
+	}
+	if v[0] != '"' {
+		return netip.Addr{}, r.lineErr(name, quote(string(v)), "want an IP address as text, got")
+	}
+	s, err := r.text(v, name, i, true)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, r.lineErr(name, quote(s), "not an IP address:")
+	}
+	return a, nil
+}
+
+// uint reads a whole number from 0 to max; an absent optional one is 0.
+func (r *Reader) uint(v json.RawMessage, name string, i int, max uint64, required bool) (uint64, error) {
+	if isNull(v) {
+		if required {
+			return 0, r.missing(name, i)
+		}
+		return 0, nil
+	}
+	switch {
+	case v[0] == '"':
+		return 0, r.lineErr(name, quote(string(v)), "want a number, got text")
+	case v[0] == '-':
+		return 0, r.lineErr(name, quote(string(v)), "want a whole number of 0 or more, got")
+	case v[0] < '0' || v[0] > '9':
+		return 0, r.lineErr(name, quote(string(v)), "want a number, got")
+	}
+	n, err := strconv.ParseUint(string(v), 10, 64)
+	if err != nil || n > max {
+		return 0, r.lineErr(name, quote(string(v)), fmt.Sprintf("want a whole number from 0 to %d, got", max))
+	}
+	return n, nil
+}
+
+func (r *Reader) time(v json.RawMessage, name string, i int) (int64, error) {
+	s, err := r.text(v, name, i, true)
+	if err != nil {
+		return 0, err
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil || t.Year() < 1970 || t.Year() > 9999 {
+		return 0, r.lineErr(name, quote(s), "not an RFC 3339 time:")
+	}
+	return t.Unix(), nil
 }
 
 // account takes the account id from a CRN: crn:v1:…:a/<account>::…
@@ -210,80 +497,174 @@ func account(crn string) string {
 	return ""
 }
 
-func (r *Reader) objErr(kind, err error) error {
-	// The cause is kept as text: an io.EOF inside must not read as the end.
-	return &parser.ObjectError{Object: r.name, Err: fmt.Errorf("%w: %v", kind, err)}
-}
-
 func (r *Reader) lineErr(field, value, reason string) error {
 	return &parser.LineError{Object: r.name, Line: r.line, Field: field, Value: value, Reason: reason, Err: parser.ErrValue}
 }
 
-// check names the first required field a flow log lacks or has wrong.
-func (r *Reader) check(f *flow) error {
-	for _, c := range []struct {
-		name    string
-		missing bool
-	}{
-		{"initiator_ip", f.InitiatorIP == nil}, {"target_ip", f.TargetIP == nil},
-		{"transport_protocol", f.TransportProtocol == nil}, {"action", f.Action == nil},
-		{"start_time", f.StartTime == nil}, {"end_time", f.EndTime == nil},
-		{"packets_from_initiator", f.PacketsFromInitiator == nil}, {"bytes_from_initiator", f.BytesFromInitiator == nil},
-	} {
-		if c.missing {
-			return r.lineErr(c.name, "", "missing in flow log "+itoa(r.i))
-		}
+// objErr ends the object; it keeps the cause's chain (a transport error
+// stays one), and names the last line delivered.
+func (r *Reader) objErr(err error) error {
+	if err == nil {
+		return nil
 	}
-	if _, err := netip.ParseAddr(*f.InitiatorIP); err != nil {
-		return r.lineErr("initiator_ip", quote(*f.InitiatorIP), "not an IP address:")
+	last := r.done
+	switch {
+	case errors.Is(err, parser.ErrTooLarge), errors.Is(err, parser.ErrCorrupt), errors.Is(err, parser.ErrTruncated):
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = fmt.Errorf("%w (the stream ends early): %w", parser.ErrTruncated, err)
+	case errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), isFlateError(err):
+		err = fmt.Errorf("%w: %w", parser.ErrCorrupt, err)
 	}
-	if _, err := netip.ParseAddr(*f.TargetIP); err != nil {
-		return r.lineErr("target_ip", quote(*f.TargetIP), "not an IP address:")
-	}
-	if a := *f.Action; a != "accepted" && a != "rejected" {
-		return r.lineErr("action", quote(a), "want accepted or rejected, got")
-	}
-	for _, t := range []struct{ name, v string }{{"start_time", *f.StartTime}, {"end_time", *f.EndTime}} {
-		if _, err := time.Parse(time.RFC3339, t.v); err != nil {
-			return r.lineErr(t.name, quote(t.v), "not an RFC 3339 time:")
-		}
-	}
-	return nil
+	return &parser.ObjectError{Object: r.name, Line: last, Err: err}
 }
 
-func itoa(i int) string { return fmt.Sprint(i) }
+func isFlateError(err error) bool {
+	var corrupt flate.CorruptInputError
+	var internal flate.InternalError
+	return errors.As(err, &corrupt) || errors.As(err, &internal)
+}
 
 func quote(s string) string {
 	if len(s) > 64 {
 		s = s[:64] + "…"
 	}
-	return fmt.Sprintf("%q", s)
+	return strconv.Quote(s)
 }
 
-func (r *Reader) fill(f *flow, half int, packets, byteCount uint64) {
-	ini, _ := netip.ParseAddr(*f.InitiatorIP)
-	tgt, _ := netip.ParseAddr(*f.TargetIP)
-	start, _ := time.Parse(time.RFC3339, *f.StartTime)
-	end, _ := time.Parse(time.RFC3339, *f.EndTime)
-	var iport, tport uint16
-	if f.InitiatorPort != nil {
-		iport = *f.InitiatorPort
+// errEnds is the cause when the document ends inside a value.
+var errEnds = fmt.Errorf("%w: the JSON document ends early", parser.ErrTruncated)
+
+// readByte reads one byte; the end of the stream inside the document is
+// truncation, never io.EOF.
+func (r *Reader) readByte() (byte, error) {
+	c, err := r.in.ReadByte()
+	if err == io.EOF {
+		return 0, errEnds
 	}
-	if f.TargetPort != nil {
-		tport = *f.TargetPort
+	return c, err
+}
+
+func (r *Reader) skipSpace() (byte, error) {
+	for {
+		c, err := r.readByte()
+		if err != nil || !(c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			return c, err
+		}
 	}
+}
+
+// readString reads the rest of a string after its opening quote, undoing
+// no escapes; it keeps at most max bytes (the rest is read and dropped).
+func (r *Reader) readString(dst []byte, max int) ([]byte, error) {
+	for {
+		c, err := r.readByte()
+		if err != nil {
+			return dst, err
+		}
+		switch c {
+		case '"':
+			return dst, nil
+		case '\\':
+			e, err := r.readByte()
+			if err != nil {
+				return dst, err
+			}
+			if len(dst)+2 <= max {
+				dst = append(dst, c, e)
+			}
+			continue
+		}
+		if len(dst) < max {
+			dst = append(dst, c)
+		}
+	}
+}
+
+// skipValue reads past a value whose first byte is c.
+func (r *Reader) skipValue(c byte) error {
+	_, err := r.value(c, false)
+	return err
+}
+
+// captureValue reads the rest of an object whose "{" is in r.elem, keeping
+// it in r.elem up to MaxLineBytes; long reports a longer one (dropped).
+func (r *Reader) captureValue() (long bool, err error) {
+	return r.value('{', true)
+}
+
+// value walks one JSON value, strings and nesting included, without
+// recursion. Scalars end at a delimiter, which is left unread.
+func (r *Reader) value(c byte, keep bool) (long bool, err error) {
+	switch c {
+	case '"':
+		_, err := r.readString(nil, 0)
+		return false, err
+	case '{', '[':
+	default: // number, true, false, null: up to the next delimiter
+		for {
+			b, err := r.in.Peek(1)
+			if err != nil {
+				if err == io.EOF {
+					return false, errEnds
+				}
+				return false, err
+			}
+			if bytes.IndexByte([]byte(",]} \t\r\n"), b[0]) >= 0 {
+				return false, nil
+			}
+			r.in.ReadByte()
+		}
+	}
+	depth := 1
+	inString, escaped := false, false
+	for depth > 0 {
+		b, err := r.readByte()
+		if err != nil {
+			return long, err
+		}
+		if keep && !long {
+			if len(r.elem) >= r.opts.MaxLineBytes {
+				long = true
+			} else {
+				r.elem = append(r.elem, b)
+			}
+		}
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			depth++
+		case b == '}' || b == ']':
+			depth--
+		}
+	}
+	return long, nil
+}
+
+// fill sets r.rec to one direction of f.
+func (r *Reader) fill(f *flow, reply bool) {
 	rec := &r.rec
 	rec.Reset()
 	rec.AccountID, rec.InterfaceID = r.account, r.iface
-	rec.SrcAddr, rec.DstAddr, rec.SrcPort, rec.DstPort = ini, tgt, iport, tport
-	if half == 1 {
-		rec.SrcAddr, rec.DstAddr, rec.SrcPort, rec.DstPort = tgt, ini, tport, iport
+	rec.SrcAddr, rec.DstAddr, rec.SrcPort, rec.DstPort = f.ini, f.tgt, f.iport, f.tport
+	rec.Packets, rec.Bytes = f.pktsI, f.bytesI
+	if reply {
+		rec.SrcAddr, rec.DstAddr, rec.SrcPort, rec.DstPort = f.tgt, f.ini, f.tport, f.iport
+		rec.Packets, rec.Bytes = f.pktsT, f.bytesT
 	}
-	rec.Protocol = *f.TransportProtocol
-	rec.Packets, rec.Bytes = packets, byteCount
-	rec.Start, rec.End = start.Unix(), end.Unix()
+	rec.Protocol = f.proto
+	rec.Start, rec.End = f.start, f.end
 	rec.Action = parser.ActionAccept
-	if *f.Action == "rejected" {
+	if f.reject {
 		rec.Action = parser.ActionReject
 	}
 	rec.LogStatus = r.status
@@ -296,14 +677,35 @@ func (r *Reader) fill(f *flow, half int, packets, byteCount uint64) {
 		rec.Mark(parser.FieldInterfaceID)
 	}
 	// Inbound connection: the initiator's packets arrive at the vNIC.
-	inbound := f.Direction == "I" || strings.EqualFold(f.Direction, "inbound")
-	outbound := f.Direction == "O" || strings.EqualFold(f.Direction, "outbound")
 	switch {
-	case inbound == (half == 0) && (inbound || outbound):
-		r.dir = "ingress"
-	case inbound || outbound:
-		r.dir = "egress"
-	default:
-		r.dir = ""
+	case f.inbound != reply && (f.inbound || f.outbound):
+		rec.FlowDirection = parser.FlowDirectionIngress
+	case f.inbound || f.outbound:
+		rec.FlowDirection = parser.FlowDirectionEgress
 	}
+	if rec.FlowDirection != parser.FlowDirectionNone {
+		rec.Mark(parser.FieldFlowDirection)
+	}
+}
+
+// limitReader fails with ErrTooLarge once more than max bytes were read.
+type limitReader struct {
+	r   io.Reader
+	n   int64
+	max int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n > l.max {
+		return 0, fmt.Errorf("%w of %d bytes", parser.ErrTooLarge, l.max)
+	}
+	if room := l.max - l.n; room < int64(len(p)) {
+		p = p[:room+1]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.n > l.max {
+		return n - int(l.n-l.max), fmt.Errorf("%w of %d bytes", parser.ErrTooLarge, l.max)
+	}
+	return n, err
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/flowlog/flowlog/exporter/checkpoint"
 	"github.com/flowlog/flowlog/exporter/sink"
+	"github.com/flowlog/flowlog/exporter/sink/blackhole"
 	"github.com/flowlog/flowlog/exporter/source"
 	"github.com/flowlog/flowlog/internal/gen"
 	"github.com/flowlog/flowlog/internal/testserver"
@@ -42,8 +42,8 @@ func TestS3Integration(t *testing.T) {
 	m.Put("flows", "flowlogs/README.txt", []byte("x"))
 
 	out, state := t.TempDir(), filepath.Join(t.TempDir(), "state.json")
-	files, _ := sink.NewFiles(out)
-	cp, _ := checkpoint.Open(state)
+	files := fileSink(t, out)
+	cp := openCheckpoint(t, state)
 	pc := DefaultConfig()
 	pc.PollInterval, pc.LookBack = 100*time.Millisecond, 100*365*24*time.Hour
 	src := source.NewBucket(client, "flows", "flowlogs")
@@ -103,13 +103,13 @@ func TestS3Integration(t *testing.T) {
 	if gone != 200 {
 		t.Errorf("%d ids of the rewritten object's old version are gone, want all 200 replaced", gone)
 	}
-	if cp.Count(src.Name()) != 7 {
-		t.Errorf("checkpoint holds %d objects, want 7", cp.Count(src.Name()))
+	if todo, done, _ := p.Plan(context.Background(), source.Range{}); len(todo) != 0 || done != 7 {
+		t.Errorf("checkpoint: %d to do, %d done; want the 7 objects done", len(todo), done)
 	}
 
 	// Backfill of 00:20 to 00:40 reads the objects of windows 1, 2, 3 (ends 00:20, 00:30, 00:40).
-	cp2, _ := checkpoint.Open(filepath.Join(t.TempDir(), "bf.json"))
-	bh := &sink.Blackhole{}
+	cp2 := openCheckpoint(t, filepath.Join(t.TempDir(), "bf.json"))
+	bh, _ := blackhole.New(blackhole.DefaultConfig(), sink.Deps{})
 	bf, err := New(DefaultConfig(), Deps{Source: src, Sinks: []sink.Sink{bh}, Checkpoint: cp2})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestS3Integration(t *testing.T) {
 	if len(keys) != 3 || keys[0] != want[0] || keys[1] != want[1] || keys[2] != want[2] {
 		t.Errorf("backfill plan %v, want %v", keys, want)
 	}
-	st, err := bf.Backfill(context.Background(), r, nil)
+	st, err := bf.Deliver(context.Background(), todo, 0, nil)
 	if docs, _ := bh.Counts(); err != nil || st.Objects != 3 || docs != 4*200 {
 		t.Errorf("backfill: %+v, %d documents, %v; want 3 objects, 800 documents", st, docs, err)
 	}
@@ -165,13 +165,12 @@ func TestS3SamplesIntegration(t *testing.T) {
 		m.Put("samples", k, body)
 	}
 	out := t.TempDir()
-	files, _ := sink.NewFiles(out)
-	cp, _ := checkpoint.Open(filepath.Join(t.TempDir(), "cp.json"))
-	p, err := New(DefaultConfig(), Deps{Source: source.NewBucket(client, "samples"), Sinks: []sink.Sink{files}, Checkpoint: cp})
+	cp := openCheckpoint(t, filepath.Join(t.TempDir(), "cp.json"))
+	p, err := New(DefaultConfig(), Deps{Source: source.NewBucket(client, "samples"), Sinks: []sink.Sink{fileSink(t, out)}, Checkpoint: cp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := p.Backfill(context.Background(), source.Range{Since: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, nil)
+	st, err := backfill(t, p, source.Range{Since: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)})
 	if err != nil || st.Objects != 3 {
 		t.Fatalf("%+v, %v", st, err)
 	}
@@ -179,11 +178,11 @@ func TestS3SamplesIntegration(t *testing.T) {
 		file, contains string
 		docs           int
 	}{
-		{"AWSLogs/123456789012/vpcflowlogs/eu-central-1/2024/05/01/123456789012_vpcflowlogs_eu-central-1_fl-1_20240501T1200Z_ab.ndjson", `"cloud":{"instance":{"id":"i-01234567890123456"}`, -1},
-		{"ionos/webserver01-1629810635.ndjson", `"flowlog":{"version":2`, -1},
-		{"ibm_vpc_flowlogs_v1/account=4f2c/region=eu-de/vnic-id=02b7/stream-id=20260302T100000Z/00000000.ndjson", `"direction":"ingress"`, 5},
+		{"AWSLogs/123456789012/vpcflowlogs/eu-central-1/2024/05/01/123456789012_vpcflowlogs_eu-central-1_fl-1_20240501T1200Z_ab.log.gz.ndjson", `"cloud":{"instance":{"id":"i-01234567890123456"}`, -1},
+		{"ionos/webserver01-1629810635.log.gz.ndjson", `"flowlog":{"version":2`, -1},
+		{"ibm_vpc_flowlogs_v1/account=4f2c/region=eu-de/vnic-id=02b7/stream-id=20260302T100000Z/00000000.gz.ndjson", `"direction":"ingress"`, 5},
 	} {
-		data, err := os.ReadFile(filepath.Join(out, "samples", filepath.FromSlash(c.file)))
+		data, err := os.ReadFile(filepath.Join(out, "s3", "samples", filepath.FromSlash(c.file)))
 		if err != nil {
 			t.Errorf("%s: %v", c.file, err)
 			continue

@@ -167,7 +167,7 @@ func TestBucketPrefixesIntegration(t *testing.T) {
 		{"AWSLogs/111/vpcflowlogs/eu-central-1", []string{"AWSLogs/111/vpcflowlogs/eu-central-1/ (2024/05/02…2024/05/03/)"}, []string{keys[1]}},
 		{"logs", []string{"logs/AWSLogs/aws-account-id=222/aws-service=vpcflowlogs/aws-region=eu-west-1/ (year=2024/month=05/day=02…year=2024/month=05/day=03/)", "logs/ (objects directly in it)"}, []string{keys[5]}},
 		{"ionos", []string{"ionos/"}, []string{keys[6]}},
-		{"ionos,AWSLogs/111/vpcflowlogs/us-east-1", []string{"ionos/", "AWSLogs/111/vpcflowlogs/us-east-1/ (2024/05/02…2024/05/03/)"}, []string{keys[3], keys[6]}},
+		{"ionos,AWSLogs/111/vpcflowlogs/us-east-1", []string{"AWSLogs/111/vpcflowlogs/us-east-1/ (2024/05/02…2024/05/03/)", "ionos/"}, []string{keys[3], keys[6]}},
 	} {
 		b := NewBucket(client, "aws", strings.Split(c.prefix, ",")...)
 		prefixes, err := b.Prefixes(context.Background(), may2)

@@ -50,6 +50,7 @@ var (
 	durationType = reflect.TypeFor[time.Duration]()
 	secretType   = reflect.TypeFor[Secret]()
 	unmarshaler  = reflect.TypeFor[yaml.Unmarshaler]()
+	nodeType     = reflect.TypeFor[yaml.Node]()
 )
 
 // Check compares a YAML node with the Go type it will be decoded into and
@@ -71,8 +72,8 @@ func Check(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.AliasNode {
 		return Check(n.Alias, t, path)
 	}
-	if reflect.PointerTo(t).Implements(unmarshaler) {
-		return nil
+	if t == nodeType || reflect.PointerTo(t).Implements(unmarshaler) {
+		return nil // decoded later, or by its own code
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil
@@ -257,10 +258,41 @@ func DecodeNode(n *yaml.Node, dst any, path string) error {
 	}
 	if err := n.Decode(dst); err != nil {
 		var te *yaml.TypeError
+		var ce *Error
+		if errors.As(err, &ce) {
+			return ce
+		}
 		if errors.As(err, &te) {
 			return &Error{Msg: strings.Join(te.Errors, "; ")} // they name their lines
 		}
 		return &Error{Line: n.Line, Path: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
 	return nil
+}
+
+// RedactURL returns u fit to print: a password in it and the values of its
+// query options whose names suggest a secret are replaced.
+func RedactURL(u string) string {
+	base, query, hasQuery := strings.Cut(u, "?")
+	if scheme, rest, ok := strings.Cut(base, "://"); ok {
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			user, _, _ := strings.Cut(rest[:at], ":")
+			base = scheme + "://" + user + ":<redacted>@" + rest[at+1:]
+		}
+	}
+	if !hasQuery {
+		return base
+	}
+	parts := strings.Split(query, "&")
+	for i, p := range parts {
+		k, _, _ := strings.Cut(p, "=")
+		lk := strings.ToLower(k)
+		for _, word := range []string{"secret", "password", "passwd", "token", "key", "auth", "credential", "signature"} {
+			if strings.Contains(lk, word) {
+				parts[i] = k + "=<redacted>"
+				break
+			}
+		}
+	}
+	return base + "?" + strings.Join(parts, "&")
 }
