@@ -77,7 +77,9 @@ func (l *Letters) Add(line int, reason string) { l.add(line, reason, "", nil) }
 
 // AddRejected records a record a sink refused for good, with the document
 // the sink encoded when there is one.
-func (l *Letters) AddRejected(r sink.Reject, sinkName string) { l.add(r.Line, r.Reason, sinkName, r.Doc) }
+func (l *Letters) AddRejected(r sink.Reject, sinkName string) {
+	l.add(r.Line, r.Reason, sinkName, r.Doc)
+}
 
 func (l *Letters) add(line int, reason, sinkName string, doc []byte) {
 	if l == nil {

@@ -85,7 +85,9 @@ type Geo struct {
 }
 
 // HasGeo reports whether g holds a location (country or city).
-func (g *Geo) HasGeo() bool { return g.CountryISOCode != "" || g.CityName != "" || g.ContinentCode != "" }
+func (g *Geo) HasGeo() bool {
+	return g.CountryISOCode != "" || g.CityName != "" || g.ContinentCode != ""
+}
 
 // Enricher holds the tables of one configuration. It is safe for concurrent use.
 type Enricher struct {

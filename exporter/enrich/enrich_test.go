@@ -1,7 +1,7 @@
 package enrich
 
 import (
-		"net"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"

@@ -75,13 +75,13 @@ type Deps struct {
 
 // Pipeline delivers the objects of one source to its sinks.
 type Pipeline struct {
-	cfg     Config
-	deps    Deps
-	log     *slog.Logger
-	m       *metrics
-	enrich  *enrich.Enricher
-	enc     *ecs.Encoder
-	flight  limiter // objects, records and bytes handed to sinks and not yet acknowledged by all
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	m      *metrics
+	enrich *enrich.Enricher
+	enc    *ecs.Encoder
+	flight limiter // objects, records and bytes handed to sinks and not yet acknowledged by all
 
 	running  atomic.Bool
 	listedOK atomic.Int64 // unix nanoseconds of the last successful listing

@@ -13,14 +13,14 @@ func TestRelPath(t *testing.T) {
 		return filepath.ToSlash(o.RelPath(".ndjson"))
 	}
 	for key, want := range map[string]string{
-		"flowlogs/web-1629810635.log.gz":            "s3/flows/flowlogs/web-1629810635.log.gz.ndjson",
-		"flowlogs/web-1629810635.log":               "s3/flows/flowlogs/web-1629810635.log.ndjson",
+		"flowlogs/web-1629810635.log.gz":             "s3/flows/flowlogs/web-1629810635.log.gz.ndjson",
+		"flowlogs/web-1629810635.log":                "s3/flows/flowlogs/web-1629810635.log.ndjson",
 		"logs/../../../../x/pwned-1714521600.log.gz": "s3/flows/logs/%2E./%2E./%2E./%2E./x/pwned-1714521600.log.gz.ndjson",
-		"/abs//x.gz":                                "s3/flows/%/abs/%/x.gz.ndjson",
-		".hidden/.x.log.gz":                         "s3/flows/%2Ehidden/%2Ex.log.gz.ndjson",
-		"a%2Fb.gz":                                  "s3/flows/a%252Fb.gz.ndjson",
-		"ctl\n\x00\\x.gz":                           "s3/flows/ctl%0A%00%5Cx.gz.ndjson",
-		"bad\xffutf8-é.gz":                          "s3/flows/bad%FFutf8-é.gz.ndjson",
+		"/abs//x.gz":        "s3/flows/%/abs/%/x.gz.ndjson",
+		".hidden/.x.log.gz": "s3/flows/%2Ehidden/%2Ex.log.gz.ndjson",
+		"a%2Fb.gz":          "s3/flows/a%252Fb.gz.ndjson",
+		"ctl\n\x00\\x.gz":   "s3/flows/ctl%0A%00%5Cx.gz.ndjson",
+		"bad\xffutf8-é.gz":  "s3/flows/bad%FFutf8-é.gz.ndjson",
 	} {
 		if got := s3(key); got != want {
 			t.Errorf("key %q: %s, want %s", key, got, want)

@@ -14,7 +14,7 @@ package sink
 
 import (
 	"context"
-		"io"
+	"io"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
