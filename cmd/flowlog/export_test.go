@@ -38,22 +38,22 @@ func TestBackfill(t *testing.T) {
 	args := []string{"backfill", "--source", bucket, "--since", "2026-01-01T00:20:00Z", "--until", "2026-01-01T00:40:00Z", "--checkpoint", cp}
 
 	stdout, stderr, code := flowlog(t, "", append(args, "--dry-run")...)
-	if code != 0 || !strings.Contains(stdout, "3 objects,") || !strings.Contains(stdout, "flowlog-1767228000.log.gz") || strings.Contains(stdout, "flowlog-1767228600") {
+	if code != 0 || !strings.Contains(stdout, "3 objects, ") || !strings.Contains(stdout, "flowlog-1767228000.log.gz") || strings.Contains(stdout, "flowlog-1767228600") {
 		t.Errorf("dry run: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if _, err := os.Stat(cp); !os.IsNotExist(err) {
 		t.Error("dry run wrote a checkpoint")
 	}
 	_, stderr, code = flowlog(t, "", append(args, "--sink", "file://"+out)...)
-	if code != 0 || !strings.Contains(stderr, "backfill: 3 objects delivered, 0 failed, 0 already done; 300 records") {
+	if code != 0 || !strings.Contains(stderr, "backfill "+bucket+": 3 objects delivered, 0 failed, 0 already done; 300 records") {
 		t.Errorf("backfill: exit %d\n%s", code, stderr)
 	}
-	files, _ := filepath.Glob(filepath.Join(out, "local", "*.ndjson"))
+	files, _ := filepath.Glob(filepath.Join(out, "folder", bucket, "*.log.gz.ndjson"))
 	if len(files) != 3 {
-		t.Errorf("output files: %v", files)
+		t.Errorf("output files: %v", outputFiles(t, out, true))
 	}
 	_, stderr, code = flowlog(t, "", append(args, "--sink", "file://"+out)...)
-	if code != 0 || !strings.Contains(stderr, "0 objects delivered, 0 failed, 3 already done") {
+	if code != 0 || !strings.Contains(stderr, ": 0 objects delivered, 0 failed, 3 already done") {
 		t.Errorf("second backfill: exit %d\n%s", code, stderr)
 	}
 }
@@ -66,12 +66,14 @@ func TestExportUsage(t *testing.T) {
 	}{
 		{[]string{"export", "--sink", "stdout"}, "--source is required"},
 		{[]string{"export", "--source", dir}, "--sink is required"},
-		{[]string{"export", "--source", dir, "--sink", "kafka://x"}, "want stdout, blackhole or file:///folder"},
+		{[]string{"export", "--source", dir, "--sink", "kafka://x"}, "sink kafka: unknown; want file:///absolute/folder, stdout, blackhole"},
+		{[]string{"export", "--source", dir, "--sink", "file://relative"}, "sink file…: want file:///absolute/folder"},
 		{[]string{"export", "--source", filepath.Join(dir, "none"), "--sink", "stdout"}, "not a folder"},
 		{[]string{"export", "--source", "s3://b?colour=red", "--sink", "stdout"}, `unknown option "colour"`},
 		{[]string{"backfill", "--source", dir, "--sink", "stdout", "--since", "yesterday", "--until", "2026-01-01"}, `--since "yesterday"`},
 		{[]string{"backfill", "--source", dir, "--sink", "stdout", "--since", "2026-01-02", "--until", "2026-01-01"}, "is before --since"},
-		{[]string{"backfill", "--source", dir, "--sink", "stdout", "--since", "2026-01-02"}, `--until ""`},
+		{[]string{"backfill", "--source", dir, "--sink", "stdout", "--since", "2026-01-02"}, "--since and --until are required"},
+		{[]string{"backfill", "--source", dir, "--sink", "stdout", "--since", "-3x", "--until", "now"}, `--since "-3x": want RFC 3339`},
 	} {
 		stdout, stderr, code := flowlog(t, "", c.args...)
 		if code != 2 || !strings.Contains(stderr, c.want) {
@@ -139,8 +141,7 @@ func TestExportServes(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Errorf("exit %d\n%s", code, stderr.String())
 	}
-	files, _ := filepath.Glob(filepath.Join(out, "local", "*.ndjson"))
-	if len(files) != 2 {
+	if files := outputFiles(t, out, true); len(files) != 2 {
 		t.Errorf("output files %v", files)
 	}
 }
@@ -151,7 +152,7 @@ func TestBackfillSeveralSources(t *testing.T) {
 	cfg := filepath.Join(dir, "e.yaml")
 	os.WriteFile(cfg, []byte("sources:\n  - {url: "+a+"}\n  - {url: "+b+"}\nsinks: [blackhole]\ncheckpoint: "+filepath.Join(dir, "cp.json")+"\n"), 0o600)
 	_, stderr, code := flowlog(t, "", "backfill", "-c", cfg, "--since", "2026-01-01", "--until", "2026-01-02")
-	if code != 0 || !strings.Contains(stderr, "backfill: 2 objects delivered") || !strings.Contains(stderr, "backfill: 3 objects delivered") {
+	if code != 0 || !strings.Contains(stderr, "backfill "+a+": 2 objects delivered") || !strings.Contains(stderr, "backfill "+b+": 3 objects delivered") {
 		t.Errorf("exit %d\n%s", code, stderr)
 	}
 }

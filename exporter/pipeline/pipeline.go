@@ -243,8 +243,11 @@ func (p *Pipeline) ack(t *task, i int, r sink.Result) {
 	}
 }
 
-// finish settles a task: marks it done (with its dead letters) or failed,
-// releases what it held in flight, and tells its driver.
+// finish settles a task: commits its dead letters (done) or drops them
+// (failed), releases what it held in flight, and tells its driver, whose
+// final callback records the object as done: a checkpoint entry for a
+// listed source (Run, Deliver); a queue source's driver would delete the
+// queue message there instead.
 func (p *Pipeline) finish(t *task, err error) {
 	p.flight.release(1, t.flightRecs, t.flightBytes)
 	res := Result{Object: t.obj, Records: t.records, RejectedLines: t.rejected, Took: time.Since(t.start)}
@@ -264,7 +267,6 @@ func (p *Pipeline) finish(t *task, err error) {
 		t.final(res)
 		return
 	}
-	p.deps.Checkpoint.MarkDone(t.so.Source, t.obj.Key, t.obj.ETag, t.obj.Time())
 	res.Outcome = Delivered
 	if t.damage != nil {
 		res.Outcome, res.Err = Damaged, t.damage

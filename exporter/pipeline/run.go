@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -82,6 +83,7 @@ func (p *Pipeline) Deliver(ctx context.Context, todo []source.Object, done int, 
 				return
 			}
 			remaining--
+			p.commit(res)
 			p.count(&st, res, t)
 			if progress != nil {
 				progress(st)
@@ -150,6 +152,13 @@ func (p *Pipeline) Deliver(ctx context.Context, todo []source.Object, done int, 
 	return out, nil
 }
 
+// commit marks a delivered or damaged object done in the checkpoint.
+func (p *Pipeline) commit(res Result) {
+	if res.Outcome != Failed {
+		p.deps.Checkpoint.MarkDone(p.deps.Source.Name(), res.Object.Key, res.Object.ETag, res.Object.Time())
+	}
+}
+
 // count adds a settled object to the stats and logs it.
 func (p *Pipeline) count(st *Stats, res Result, t *task) {
 	switch res.Outcome {
@@ -172,7 +181,7 @@ func (p *Pipeline) count(st *Stats, res Result, t *task) {
 }
 
 func isCanceled(err error) bool {
-	return err == context.Canceled || strings.Contains(err.Error(), context.Canceled.Error())
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // startWorkers starts Workers goroutines that read the tasks of work, each
@@ -209,6 +218,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	)
 	final := func(t *task) func(Result) {
 		return func(res Result) {
+			p.commit(res)
 			mu.Lock()
 			delete(inflight, t.obj.Key)
 			sum.add(res)
