@@ -18,7 +18,9 @@ APT_TOOLS  := tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 softflowd:s
 # As root every integration test can run (and test-deps installs what they
 # need), so a missing tool fails the run instead of skipping tests.
 FLOWLOG_REQUIRE_TOOLS ?= $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
-export MINIO_BIN FLOWLOG_REQUIRE_TOOLS
+# Tests never reach the cloud metadata address.
+AWS_EC2_METADATA_DISABLED := true
+export MINIO_BIN FLOWLOG_REQUIRE_TOOLS AWS_EC2_METADATA_DISABLED
 
 .DEFAULT_GOAL := help
 .PHONY: help build test test-deps tidy bench bench-collect fuzz lint demo clean

@@ -656,3 +656,59 @@ func TestSinkRejectsGoToDeadLetters(t *testing.T) {
 		t.Errorf("records_sink_rejected_total = %v, want 1", got)
 	}
 }
+
+// memSource is a source of objects held in memory, with any keys.
+type memSource map[string][]byte
+
+func (m memSource) Name() string { return "s3://mem" }
+
+func (m memSource) List(context.Context, source.Range) (source.Listing, error) {
+	var l source.Listing
+	for k, v := range m {
+		l.Objects = append(l.Objects, source.Object{Bucket: "mem", Key: k, ETag: `"1"`, Size: int64(len(v)), Modified: time.Now()})
+	}
+	return l, nil
+}
+
+func (m memSource) Open(_ context.Context, o source.Object) (io.ReadCloser, error) {
+	return source.CheckSize(io.NopCloser(bytes.NewReader(m[o.Key])), o.Key, o.Size), nil
+}
+
+// TestHostileKeys: keys that climb out of their folder (AWS S3 accepts
+// them) are delivered inside the sink's and the dead letters' folders.
+func TestHostileKeys(t *testing.T) {
+	body := []byte("2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1714521600 1714521601 ACCEPT OK\nnot a record\n")
+	src := memSource{}
+	for _, k := range []string{"logs/../../../../x/pwned-1714521600.log.gz", "../../../etc/cron.d/x.log", "/abs/y.log", "..", ".", "a/./../../b.log"} {
+		src[k] = body
+	}
+	// Deep inside a folder of its own, so that a climb of a few levels
+	// lands where the test looks.
+	top := t.TempDir()
+	root := filepath.Join(top, "a", "b", "c")
+	out, dl := filepath.Join(root, "out"), filepath.Join(root, "dl")
+	letters, _ := deadletter.New(dl)
+	p, err := New(DefaultConfig(), Deps{Source: src, Sinks: []sink.Sink{fileSink(t, out)}, Checkpoint: openCheckpoint(t, filepath.Join(t.TempDir(), "cp.json")), DeadLetter: letters})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := backfill(t, p, source.Range{})
+	if err != nil || st.Objects != len(src) || st.RejectedLines != int64(len(src)) {
+		t.Fatalf("%+v, %v", st, err)
+	}
+	var files []string
+	filepath.WalkDir(top, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
+		}
+		return nil
+	})
+	for _, f := range files {
+		if rel, _ := filepath.Rel(root, f); !filepath.IsLocal(rel) || !(strings.HasPrefix(rel, "out/") || strings.HasPrefix(rel, "dl/")) {
+			t.Errorf("written outside the folders: %s", f)
+		}
+	}
+	if len(files) != 2*len(src) {
+		t.Errorf("%d files, want an output and a dead-letter file for each of %d objects", len(files), len(src))
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/flowlog/flowlog/internal/objstore"
 	"github.com/flowlog/flowlog/internal/testserver"
 )
 
@@ -188,5 +191,30 @@ func TestBucketPrefixesIntegration(t *testing.T) {
 		if diff := cmp.Diff(c.wantKeys, got); diff != "" {
 			t.Errorf("prefix %q: objects (-want +got):\n%s", c.prefix, diff)
 		}
+	}
+}
+
+// TestNotAListing: a web page answered with status 200 (a wrong endpoint, a
+// captive portal) is an error, not an empty bucket.
+func TestNotAListing(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<html><body><h1>Welcome to nginx!</h1></body></html>")
+	}))
+	defer srv.Close()
+	client, err := objstore.NewS3Client(context.Background(), objstore.S3Config{Endpoint: srv.URL, Region: "us-east-1", PathStyle: true,
+		AccessKeyID: "x", SecretAccessKey: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBucket(client, "flows", "logs")
+	if _, err := b.List(context.Background(), Range{}); !errors.Is(err, ErrNotListing) {
+		t.Errorf("List: %v, want ErrNotListing", err)
+	}
+	if err := b.Check(context.Background()); !errors.Is(err, ErrNotListing) {
+		t.Errorf("Check: %v, want ErrNotListing", err)
+	}
+	if _, err := b.List(context.Background(), Range{Since: day(1), Until: day(2)}); !errors.Is(err, ErrNotListing) {
+		t.Errorf("List of a range: %v, want ErrNotListing", err)
 	}
 }

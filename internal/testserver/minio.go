@@ -140,12 +140,18 @@ func (m *MinIO) Start() {
 }
 
 // Stop stops the server by its process id and waits for it to exit.
-func (m *MinIO) Stop() {
+func (m *MinIO) Stop() { m.stop(syscall.SIGTERM) }
+
+// Kill kills the server by its process id (SIGKILL), as a crash does:
+// connections in progress are cut.
+func (m *MinIO) Kill() { m.stop(syscall.SIGKILL) }
+
+func (m *MinIO) stop(sig syscall.Signal) {
 	if m.cmd == nil {
 		return
 	}
 	pid := m.cmd.Process.Pid
-	syscall.Kill(-pid, syscall.SIGTERM)
+	syscall.Kill(-pid, sig)
 	done := make(chan struct{})
 	go func() { m.cmd.Wait(); close(done) }()
 	select {
