@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,7 @@ func newGenCmd(s streams) *cobra.Command {
 	cfg := gen.DefaultConfig()
 	var out, pcap string
 	var packets, flows int
-	start := cfg.Start.Unix()
+	start := strconv.FormatInt(cfg.Start.Unix(), 10)
 	c := &cobra.Command{
 		Use:   "gen --out DIR [flags]",
 		Short: "Write realistic synthetic flow-log objects",
@@ -40,7 +41,11 @@ capturing host's MAC address is 02:00:00:00:00:01.`,
   flowlog gen --pcap /tmp/trace.pcap --packets 1000000 --flows 5000`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			cfg.Start = time.Unix(start, 0).UTC()
+			t, err := parseTime(start, time.Now())
+			if err != nil {
+				return usageError("gen: --start %q: %v", start, err)
+			}
+			cfg.Start = t
 			if pcap != "" {
 				return genPcap(s, pcap, cfg, packets, flows)
 			}
@@ -57,7 +62,7 @@ capturing host's MAC address is 02:00:00:00:00:01.`,
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
-			fmt.Fprintf(s.err, "flowlog gen: wrote %d objects of %d records to %s\n", len(paths), cfg.Records, out)
+			fmt.Fprintf(s.err, "flowlog gen: wrote %s of %s to %s\n", plural(len(paths), "object"), plural(cfg.Records, "record"), out)
 			return nil
 		},
 	}
@@ -67,7 +72,7 @@ capturing host's MAC address is 02:00:00:00:00:01.`,
 	f.IntVar(&cfg.Records, "records", cfg.Records, "records per object")
 	f.StringVar(&cfg.Name, "name", cfg.Name, "flow-log name, the start of each key")
 	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed: the same seed writes the same objects")
-	f.Int64Var(&start, "start", start, "start of the first window, unix seconds")
+	f.StringVar(&start, "start", start, "start of the first window: unix seconds, RFC 3339, a date, now, or a time before now (-24h, -7d)")
 	f.DurationVar(&cfg.Interval, "interval", cfg.Interval, "window length")
 	f.BoolVar(&cfg.Header, "header", cfg.Header, "write a header line first in each object")
 	f.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "account-id of the records")
