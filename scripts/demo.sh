@@ -36,14 +36,14 @@ echo "    --local-network 172.17.0.0/16 --local-network 2001:db8:17::/48 --local
 "$bin" backfill --source "$dir/bucket" "${range[@]}" --sink "file://$PWD/$dir/out" \
   --local-network 172.17.0.0/16 --local-network 2001:db8:17::/48 --local-network 10.0.0.0/8 \
   --checkpoint "$dir/checkpoint.json" --log-level warn 2>&1 | sed 's/^/  /'
-echo "\$ ls $dir/out/local"
-ls "$dir/out/local" | awk 'NR <= 3 { print "  " $0 } END { print "  … " NR " files, one per object" }'
+echo "\$ find $dir/out -name '*.ndjson'   # <out>/folder/<source folder>/<key>.ndjson"
+find "$dir/out" -name '*.ndjson' | sort | awk 'NR <= 3 { print "  " $0 } END { print "  … " NR " files, one per object" }'
 echo "  Run again, the checkpoint says everything is delivered:"
 "$bin" backfill --source "$dir/bucket" "${range[@]}" --sink "file://$PWD/$dir/out" \
   --checkpoint "$dir/checkpoint.json" --log-level warn 2>&1 | sed 's/^/  /'
 
 say "4. One document (a rejected flow), as Elasticsearch or Logstash would get it"
-cat "$dir"/out/local/*.ndjson >"$dir/all.ndjson"
+find "$dir/out" -name '*.ndjson' -exec cat {} + >"$dir/all.ndjson"
 grep -m 1 '"action":"reject"' "$dir/all.ndjson" >"$dir/one.json"
 if command -v python3 >/dev/null; then python3 -m json.tool "$dir/one.json" | sed 's/^/    /'; else sed 's/^/    /' "$dir/one.json"; fi
 

@@ -347,9 +347,9 @@ func backfill(ctx context.Context, s streams, st *started, r source.Range, dryRu
 			bytes += ob.Size
 		}
 		if dryRun {
-			fmt.Fprintf(s.out, "%s to read from %s (%s, %s to %s); %s already delivered (checkpoint %s)\n",
-				plural(len(todo), "object")+", "+humanBytes(bytes), src.Name(), r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339),
-				r.Until.Format(time.RFC3339), plural(done, "object"), cp.Path())
+			fmt.Fprintf(s.out, "%s, %s to read from %s (%s to %s); %s already delivered (checkpoint %s)\n",
+				plural(len(todo), "object"), humanBytes(bytes), src.Name(), r.Since.Format(time.RFC3339), r.Until.Format(time.RFC3339),
+				plural(done, "object"), cp.Path())
 			if pl, ok := src.(prefixLister); ok {
 				if prefixes, err := pl.Prefixes(ctx, r); err == nil {
 					fmt.Fprintf(s.out, "listed: %s\n", strings.Join(prefixes, " "))

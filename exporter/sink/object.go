@@ -42,12 +42,14 @@ func (o *Object) RelPath(suffix string) string {
 	var b strings.Builder
 	if o.IsS3() {
 		b.WriteString("s3/")
-		b.WriteString(escapeSegment(o.Bucket))
+		b.WriteString(escapeSegment(o.Bucket, false))
 	} else {
+		// The folder is configuration, not input, and absolute and clean:
+		// its hidden folders (.demo) may keep their dot.
 		b.WriteString("folder")
 		for _, seg := range strings.Split(strings.Trim(filepath.ToSlash(o.Bucket), "/"), "/") {
 			b.WriteByte('/')
-			b.WriteString(escapeSegment(seg))
+			b.WriteString(escapeSegment(seg, seg != "." && seg != ".."))
 		}
 	}
 	key := escapeKey(o.Key)
@@ -64,11 +66,11 @@ const maxKeyPath = 1024
 func escapeKey(key string) string {
 	segs := strings.Split(key, "/")
 	for i, s := range segs {
-		segs[i] = escapeSegment(s)
+		segs[i] = escapeSegment(s, false)
 	}
 	out := strings.Join(segs, "/")
 	if len(out) > maxKeyPath {
-		return shorten(escapeSegment(strings.ReplaceAll(key, "/", "\x00")), key)
+		return shorten(escapeSegment(strings.ReplaceAll(key, "/", "\x00"), false), key)
 	}
 	return out
 }
@@ -83,7 +85,7 @@ const maxSegment = 180
 // An empty segment (from "//" or a leading "/") becomes a lone "%", which no
 // escaped text can be. A segment too long for a file name is cut and given a
 // hash of the whole, after "%~", which no escaped text can contain either.
-func escapeSegment(s string) string {
+func escapeSegment(s string, leadingDot bool) string {
 	var b strings.Builder
 	if s == "" {
 		return "%"
@@ -101,7 +103,7 @@ func escapeSegment(s string) string {
 			i += n
 			continue
 		}
-		if c < 0x20 || c == 0x7f || c == '%' || c == '\\' || c == '/' || c == 0 || (c == '.' && i == 0) {
+		if c < 0x20 || c == 0x7f || c == '%' || c == '\\' || c == '/' || c == 0 || (c == '.' && i == 0 && !leadingDot) {
 			pct(&b, c)
 		} else {
 			b.WriteByte(c)
