@@ -21,7 +21,7 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if c.Source.URL != "s3://flowlogs/web" || c.Source.Prefixes[0] != "db" || c.Source.AccessKeyID != "AKIAEXAMPLE" ||
 		c.Poll != 30*time.Second || c.LookBack != 24*time.Hour || len(c.Sinks) != 1 || c.Limits.MaxObjectBytes != 1<<30 ||
-		len(c.Enrich.LocalNetworks) != 3 || c.Enrich.GeoIP.ASN == "" {
+		len(c.Enrich.LocalNetworks) != 3 || c.Enrich.GeoIP.ASN == "" || c.Sinks[0].Type != "file" || c.Limits.MaxBytesInFlight != 256<<20 {
 		t.Errorf("read wrong: %+v", c)
 	}
 	p := c.PipelineConfig()

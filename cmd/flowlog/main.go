@@ -93,8 +93,11 @@ and delivers them from buckets to files and SIEMs.
   flowlog parse FILE...                  print records as JSON, ECS or v2
   flowlog gen --out DIR                  write realistic synthetic objects (or --pcap)
 
-Exit status: 0 done, 1 some input lines were rejected (the rest was done),
-2 usage, I/O or decompression error.`,
+  flowlog version                        version, commit and Go version
+
+Exit status: 0 done; 1 done, but some input lines or records were rejected
+or objects were damaged (the rest was delivered; see the log and the dead
+letters); 2 usage or configuration error, or work left undone (run again).`,
 		Version:       readBuildInfo().versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -243,3 +243,22 @@ func TestDirectionFromRecord(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFill enriches one record with the default configuration plus
+// local networks (Community ID, service, direction, address classes).
+func BenchmarkFill(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.LocalNetworks = []string{"10.0.0.0/8", "172.16.0.0/12"}
+	e, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := e.NewFiller()
+	var rec parser.Record
+	parser.ParseLine(&rec, []byte("2 123 eni-1 10.1.2.3 81.2.69.160 40000 443 6 10 5000 1700000000 1700000060 ACCEPT OK"))
+	var v Values
+	b.ReportAllocs()
+	for b.Loop() {
+		f.Fill(&v, &rec)
+	}
+}

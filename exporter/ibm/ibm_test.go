@@ -278,3 +278,30 @@ func TestFlowTooLong(t *testing.T) {
 		t.Fatalf("second: %v, %v, line %d", rec, err, r.Line())
 	}
 }
+
+// BenchmarkReader reads IBM flow logs as a stream (two records each).
+func BenchmarkReader(b *testing.B) {
+	var data bytes.Buffer
+	io.Copy(&data, &ibmStream{n: 10_000})
+	r := NewReader(parser.Options{})
+	b.SetBytes(int64(data.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset(bytes.NewReader(data.Bytes()), "bench.json")
+		n := 0
+		for {
+			_, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 20_000 {
+			b.Fatalf("%d records", n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*20_000), "ns/record")
+}

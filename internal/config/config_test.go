@@ -101,3 +101,20 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecode: whatever the YAML, decoding ends in a value or an error,
+// never a panic, and an error never repeats a value from the environment.
+func FuzzDecode(f *testing.F) {
+	f.Add("workers: 2\npoll: 1m\nitems: [{key: a, secret: ${S}}]\n")
+	f.Add("inner: {port: 70000}\nlist: [a, b]\nsize: 1GiB\n")
+	f.Add("&a [*a, *a]\n")
+	f.Add("items:\n  - key: ${S}\n    kye: 1\n")
+	lookup := func(k string) (string, bool) { return "s3cr3t-value", k == "S" }
+	f.Fuzz(func(t *testing.T, in string) {
+		var n nested
+		err := Decode("f.yaml", []byte(in), &n, lookup)
+		if err != nil && strings.Contains(err.Error(), "s3cr3t-value") {
+			t.Fatalf("secret in %v", err)
+		}
+	})
+}
