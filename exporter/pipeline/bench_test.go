@@ -9,7 +9,6 @@ import (
 
 	"github.com/flowlog/flowlog/exporter/checkpoint"
 	"github.com/flowlog/flowlog/exporter/sink"
-	"github.com/flowlog/flowlog/exporter/sink/stdout"
 	"github.com/flowlog/flowlog/exporter/source"
 )
 
@@ -45,7 +44,7 @@ func BenchmarkPipeline(b *testing.B) {
 		sink func(b *testing.B) sink.Sink
 	}{
 		{"file", func(b *testing.B) sink.Sink { return fileSink(b, outDir(b)) }},
-		{"stdout", func(*testing.B) sink.Sink { return stdout.NewWriter(io.Discard) }},
+		{"stdout", func(*testing.B) sink.Sink { return stdoutSink(io.Discard) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(stored)

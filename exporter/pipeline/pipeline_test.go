@@ -82,6 +82,12 @@ func backfill(t testing.TB, p *Pipeline, r source.Range) (Stats, error) {
 	return p.Deliver(context.Background(), todo, done, nil)
 }
 
+// stdoutSink is the stdout sink writing to w.
+func stdoutSink(w io.Writer) sink.Sink {
+	s, _ := stdout.New(stdout.Config{}, sink.Deps{Stdout: w})
+	return s
+}
+
 func fileSink(t testing.TB, dir string) *file.Sink {
 	t.Helper()
 	s, err := file.New(file.Config{Dir: dir}, sink.Deps{})
@@ -424,7 +430,7 @@ func TestDamagedObject(t *testing.T) {
 	settle(paths[0], empty)
 	var buf bytes.Buffer
 	cp := openCheckpoint(t, state)
-	p := newPipeline(t, in, []sink.Sink{stdout.NewWriter(&buf)}, cp)
+	p := newPipeline(t, in, []sink.Sink{stdoutSink(&buf)}, cp)
 	st, err := backfill(t, p, source.Range{})
 	if err != nil {
 		t.Fatal(err)
@@ -545,7 +551,7 @@ func TestIBMObjects(t *testing.T) {
 	os.WriteFile(filepath.Join(in, "ibm-1767226200.log"), data, 0o644)
 	settle(key, filepath.Join(in, "ibm-1767226200.log"))
 	var out bytes.Buffer
-	p := newPipeline(t, in, []sink.Sink{stdout.NewWriter(&out)}, openCheckpoint(t, state))
+	p := newPipeline(t, in, []sink.Sink{stdoutSink(&out)}, openCheckpoint(t, state))
 	st, err := backfill(t, p, source.Range{})
 	if err != nil || st.Objects != 2 || st.Records != 10 || st.RejectedLines != 2 {
 		t.Fatalf("%+v, %v; want 2 objects, 10 records, 2 rejected flow logs", st, err)
@@ -590,7 +596,7 @@ func TestDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	p := newPipeline(t, in, []sink.Sink{stdout.NewWriter(&out)}, openCheckpoint(t, state))
+	p := newPipeline(t, in, []sink.Sink{stdoutSink(&out)}, openCheckpoint(t, state))
 	p.deps.DeadLetter = d
 	st, err := backfill(t, p, source.Range{})
 	if err != nil || st.Records != 1 || st.RejectedLines != 2 {
@@ -642,7 +648,7 @@ func TestSinkRejectsGoToDeadLetters(t *testing.T) {
 	settle(obj)
 	d, _ := deadletter.New(dl)
 	var out bytes.Buffer
-	p := newPipeline(t, in, []sink.Sink{pickySink{stdout.NewWriter(&out)}}, openCheckpoint(t, state))
+	p := newPipeline(t, in, []sink.Sink{pickySink{stdoutSink(&out)}}, openCheckpoint(t, state))
 	p.deps.DeadLetter = d
 	st, err := backfill(t, p, source.Range{})
 	if err != nil || st.Objects != 1 || st.SinkRejected != 1 {

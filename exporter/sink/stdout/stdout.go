@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"sync"
 
 	"github.com/flowlog/flowlog/exporter/sink"
@@ -47,9 +46,6 @@ func New(_ Config, deps sink.Deps) (*Sink, error) {
 	}
 	return &Sink{w: bufio.NewWriterSize(deps.Stdout, 256<<10)}, nil
 }
-
-// NewWriter returns a sink writing to w.
-func NewWriter(w io.Writer) *Sink { return &Sink{w: bufio.NewWriterSize(w, 256<<10)} }
 
 // Name is "stdout".
 func (s *Sink) Name() string { return "stdout" }
