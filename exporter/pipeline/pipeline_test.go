@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -717,4 +718,47 @@ func TestHostileKeys(t *testing.T) {
 	if len(files) != 2*len(src) {
 		t.Errorf("%d files, want an output and a dead-letter file for each of %d objects", len(files), len(src))
 	}
+}
+
+// TestRunSaysWhyNothing: when a listing finds objects but none to deliver,
+// export says why, once.
+func TestRunSaysWhyNothing(t *testing.T) {
+	in, state := t.TempDir(), filepath.Join(t.TempDir(), "state.json")
+	genObjects(t, in, 3, 10) // dated 2026-01-01: older than a look-back of an hour
+	young := filepath.Join(in, "young-1767226200.log")
+	os.WriteFile(young, []byte("x\n"), 0o644) // changed just now: settling
+	var logs syncBuffer
+	src, _ := source.NewFolder(in)
+	cfg := DefaultConfig()
+	cfg.PollInterval, cfg.LookBack = 30*time.Millisecond, time.Hour
+	p, err := New(cfg, Deps{Source: src, Sinks: []sink.Sink{stdoutSink(io.Discard)}, Checkpoint: openCheckpoint(t, state),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	p.Run(ctx)
+	out := logs.String()
+	want := "no new objects to deliver: 3 older than the look-back of 1h0m0s (--lookback), 1 changed in the last seconds, still settling"
+	if strings.Count(out, want) != 1 {
+		t.Errorf("logs:\n%s\nwant once: %s", out, want)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -264,12 +264,17 @@ func testAbort(t *testing.T, h Harness, g *generator) {
 	if r := h.wait(t, Deliver(t, context.Background(), s, kept)); r.Status() != sink.Delivered {
 		t.Fatalf("%v (%v)", r.Status(), r.Err)
 	}
-	closeSink(t, s)
 	if h.AbortLeavesNothing {
 		h.check(t, []*Object{kept}, []*Object{aborted})
 	} else {
 		h.check(t, []*Object{kept}, nil)
 	}
+	// The aborted object is delivered again, whole: each record once.
+	if r := h.wait(t, Deliver(t, context.Background(), s, aborted)); r.Status() != sink.Delivered {
+		t.Fatalf("redelivery after an abort: %v (%v)", r.Status(), r.Err)
+	}
+	closeSink(t, s)
+	h.check(t, []*Object{kept, aborted}, nil)
 }
 
 func testRejects(t *testing.T, h Harness, g *generator) {
