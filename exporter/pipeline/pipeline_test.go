@@ -762,3 +762,42 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestBackfillSavesAsItGoes: a backfill writes its checkpoint while it
+// runs, so that a crash redoes at most SaveEvery of work.
+func TestBackfillSavesAsItGoes(t *testing.T) {
+	in, state := t.TempDir(), filepath.Join(t.TempDir(), "state.json")
+	genObjects(t, in, 4, 100)
+	late := &lateSink{Sink: stdoutSink(io.Discard)}
+	p := newPipeline(t, in, []sink.Sink{late}, openCheckpoint(t, state))
+	p.cfg.SaveEvery = 0
+	todo, _, _ := p.Plan(context.Background(), source.Range{})
+	res := make(chan error, 1)
+	go func() {
+		_, err := p.Deliver(context.Background(), todo, 0, nil)
+		res <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for late.pending() < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	late.mu.Lock()
+	first := late.held[0]
+	late.held = late.held[1:]
+	late.mu.Unlock()
+	first()
+	data, err := os.ReadFile(state)
+	saved := 0
+	for _, o := range todo {
+		if bytes.Contains(data, []byte(o.Key)) {
+			saved++
+		}
+	}
+	if err != nil || saved != 1 {
+		t.Errorf("checkpoint while the backfill runs holds %d objects, want the 1 acknowledged: %v %s", saved, err, data)
+	}
+	late.release()
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -152,10 +152,16 @@ func (p *Pipeline) Deliver(ctx context.Context, todo []source.Object, done int, 
 	return out, nil
 }
 
-// commit marks a delivered or damaged object done in the checkpoint.
+// commit marks a delivered or damaged object done in the checkpoint, and
+// writes the checkpoint when the last write is SaveEvery ago: a crash redoes
+// at most that much.
 func (p *Pipeline) commit(res Result) {
-	if res.Outcome != Failed {
-		p.deps.Checkpoint.MarkDone(p.deps.Source.Name(), res.Object.Key, res.Object.ETag, res.Object.Time())
+	if res.Outcome == Failed {
+		return
+	}
+	p.deps.Checkpoint.MarkDone(p.deps.Source.Name(), res.Object.Key, res.Object.ETag, res.Object.Time())
+	if err := p.deps.Checkpoint.FlushEvery(p.cfg.SaveEvery); err != nil {
+		p.log.Error("checkpoint not written; delivered objects may be delivered again after a crash", "err", err)
 	}
 }
 
@@ -231,9 +237,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			default:
 				p.log.Debug("object delivered", "object", t.so.String(), "outcome", res.Outcome.String(), "records", res.Records,
 					"rejected_lines", res.RejectedLines, "sink_rejected", res.SinkRejected, "took", res.Took.Round(time.Millisecond))
-			}
-			if err := p.deps.Checkpoint.FlushEvery(p.cfg.SaveEvery); err != nil {
-				p.log.Error("checkpoint not written; delivered objects may be delivered again after a crash", "err", err)
 			}
 		}
 	}
