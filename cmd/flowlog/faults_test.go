@@ -254,3 +254,18 @@ func TestSIGTERMIsPrompt(t *testing.T) {
 		t.Errorf("%d records visible: a partial object", len(ids))
 	}
 }
+
+// TestParseIBM: parse tells IBM JSON from v2 text by content, as export does.
+func TestParseIBM(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "exporter", "ibm", "testdata", "vnic.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "flows.log") // a v2 name on an IBM object
+	os.WriteFile(path, data, 0o644)
+	stdout, stderr, code := flowlog(t, "", "parse", "-o", "v2", path)
+	if code != exitRejected || strings.Count(stdout, "\n") != 5 || !strings.Contains(stderr, "flows.log:7: field target_ip: missing") ||
+		!strings.Contains(stderr, "5 records printed, 1 line rejected") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+}

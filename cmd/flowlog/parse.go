@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowlog/flowlog/exporter/ecs"
 	"github.com/flowlog/flowlog/exporter/enrich"
+	"github.com/flowlog/flowlog/exporter/format"
 	"github.com/flowlog/flowlog/exporter/recordid"
 	"github.com/flowlog/flowlog/parser"
 )
@@ -33,9 +34,9 @@ func newParseCmd(s streams) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "parse [flags] FILE|- ...",
 		Short: "Print the records of flow-log objects as JSON, ECS or v2 lines",
-		Long: `Parse reads flow-log objects (plain text or gzip, recognised by content, not
-by name; a header line sets the field order) and prints one line per record
-on standard output:
+		Long: `Parse reads flow-log objects (version-2 text or IBM Cloud Flow Logs JSON, plain
+or gzip, all recognised by content, not by name; a header line sets the field
+order) and prints one line per record on standard output:
 
   --output json   the record as flat JSON with snake_case names (default)
   --output ecs    the Elastic Common Schema document the exporter ships, with
@@ -102,7 +103,9 @@ type parseRun struct {
 	fill     *enrich.Filler
 	values   enrich.Values
 	id       []byte
-	reader   *parser.Reader
+	detect   *format.Detector
+	readers  []format.Reader // by format, made on first use
+	reader   format.Reader
 	buf      []byte
 	records  int
 	rejected int
@@ -117,7 +120,9 @@ func runParse(s streams, o parseOptions, files []string) error {
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	p := &parseRun{o: o, out: bufio.NewWriterSize(s.out, 64<<10), errOut: s.err, enc: enc, fill: en.NewFiller()}
+	d := format.NewDetector(nil)
+	p := &parseRun{o: o, out: bufio.NewWriterSize(s.out, 64<<10), errOut: s.err, enc: enc, fill: en.NewFiller(),
+		detect: d, readers: make([]format.Reader, len(d.Formats()))}
 	if o.header {
 		p.out.Write(parser.AppendHeader(nil))
 	}
@@ -137,7 +142,7 @@ func runParse(s streams, o parseOptions, files []string) error {
 		return &exitError{code: exitFailure, err: fmt.Errorf("writing output: %w", err)}
 	}
 	if p.rejected > 0 {
-		fmt.Fprintf(p.errOut, "flowlog parse: %d records printed, %d lines rejected\n", p.records, p.rejected)
+		fmt.Fprintf(p.errOut, "flowlog parse: %s printed, %s rejected\n", plural(p.records, "record"), plural(p.rejected, "line"))
 	}
 	switch {
 	case failed:
@@ -166,11 +171,16 @@ func (p *parseRun) file(stdin io.Reader, name string) error {
 		defer f.Close()
 		src = f
 	}
-	if p.reader == nil {
-		p.reader = parser.NewReader(src, name, p.o.limits)
-	} else {
-		p.reader.Reset(src, name)
+	// The format is told by content, as the exporter tells it: v2 text
+	// or IBM Cloud Flow Logs JSON, gzip or not.
+	br := bufio.NewReaderSize(src, 64<<10)
+	head, _ := br.Peek(4 << 10)
+	f := p.detect.Detect(head)
+	if p.readers[f] == nil {
+		p.readers[f] = p.detect.Formats()[f].New(p.o.limits)
 	}
+	p.reader = p.readers[f]
+	p.reader.Reset(br, name)
 	ids := recordid.ForObject(p.o.bucket, name, p.o.etag)
 	var records, rejected int
 	defer func() { p.summarize(name, records, rejected) }()
