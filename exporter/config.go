@@ -370,7 +370,9 @@ func (s *SourceConfig) open(ctx context.Context) (source.Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.Name(), err)
 	}
-	return source.NewBucket(client, loc.Bucket, append([]string{loc.Prefix}, s.Prefixes...)...), nil
+	b := source.NewBucket(client, loc.Bucket, append([]string{loc.Prefix}, s.Prefixes...)...)
+	b.Stall = s.TimeoutOrDefault()
+	return b, nil
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -207,15 +208,21 @@ func TestCutDownloadS3Integration(t *testing.T) {
 	m := testserver.StartMinIO(t)
 	m.CreateBucket("flows")
 	cfg := gen.DefaultConfig()
-	// About 14 MB: more than the kernel's socket buffers hold on loopback
-	// (about 8 MB arrive after the server is killed), so the download is
-	// still running when MinIO dies.
-	cfg.Name, cfg.Objects, cfg.Records = "big", 1, 700_000
+	// Stored without compression, about 14 MB: more than the kernel's
+	// socket buffers hold on loopback (about 8 MB arrive after the server
+	// is killed), so the download is still running when MinIO dies.
+	cfg.Name, cfg.Objects, cfg.Records = "big", 1, 140_000
 	g, err := gen.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Put("flows", "logs/"+g.Key(0), g.Object(0))
+	zr, _ := gzip.NewReader(bytes.NewReader(g.Object(0)))
+	plain, _ := io.ReadAll(zr)
+	var stored bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&stored, gzip.NoCompression)
+	zw.Write(plain)
+	zw.Close()
+	m.Put("flows", "logs/"+g.Key(0), stored.Bytes())
 	out := t.TempDir()
 	cp := openCheckpoint(t, filepath.Join(t.TempDir(), "cp.json"))
 	src := source.NewBucket(m.Client(), "flows", "logs")
@@ -240,11 +247,11 @@ func TestCutDownloadS3Integration(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err = backfill(t, p, source.Range{})
-	if err != nil || st.Objects != 1 || st.Records != 700_000 {
+	if err != nil || st.Objects != 1 || st.Records != 140_000 {
 		t.Fatalf("after MinIO returned: %+v, %v", st, err)
 	}
-	if ids := readIDs(t, out); len(ids) != 700_000 {
-		t.Errorf("%d records delivered, want 700000", len(ids))
+	if ids := readIDs(t, out); len(ids) != 140_000 {
+		t.Errorf("%d records delivered, want 140000", len(ids))
 	}
 }
 

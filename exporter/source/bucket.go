@@ -8,6 +8,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -20,11 +23,15 @@ type Bucket struct {
 	client   *s3.Client
 	bucket   string
 	prefixes []string
+	// Stall is how long an object's body may send nothing before its
+	// reading is given up (a transport error): a server or a network that
+	// hangs mid-object does not hang a worker. 2 minutes by default.
+	Stall time.Duration
 }
 
 // NewBucket returns the source of the objects under prefixes (none: the whole bucket).
 func NewBucket(client *s3.Client, bucket string, prefixes ...string) *Bucket {
-	return &Bucket{client: client, bucket: bucket, prefixes: CanonicalPrefixes(prefixes)}
+	return &Bucket{client: client, bucket: bucket, prefixes: CanonicalPrefixes(prefixes), Stall: 2 * time.Minute}
 }
 
 // CanonicalPrefixes returns prefixes without leading or trailing "/",
@@ -281,11 +288,66 @@ func (b *Bucket) Open(ctx context.Context, o Object) (io.ReadCloser, error) {
 		in.IfMatch = aws.String(o.ETag)
 	}
 	name := "s3://" + b.bucket + "/" + o.Key
+	ctx, cancel := context.WithCancel(ctx)
 	out, err := b.client.GetObject(ctx, in)
 	if err != nil {
+		cancel()
 		return nil, &TransportError{Object: name, Err: err}
 	}
-	return CheckSize(out.Body, name, o.Size), nil
+	return CheckSize(watchStall(out.Body, b.Stall, cancel), name, o.Size), nil
+}
+
+// stallWatch cancels a body's request when no byte arrives for a while.
+type stallWatch struct {
+	io.ReadCloser
+	last   atomic.Int64 // unix nanoseconds of the last read that returned bytes
+	stop   chan struct{}
+	cancel context.CancelFunc
+	once   sync.Once
+	stall  time.Duration
+	fired  atomic.Bool
+}
+
+func watchStall(body io.ReadCloser, stall time.Duration, cancel context.CancelFunc) io.ReadCloser {
+	w := &stallWatch{ReadCloser: body, stop: make(chan struct{}), cancel: cancel, stall: stall}
+	w.last.Store(time.Now().UnixNano())
+	go w.watch()
+	return w
+}
+
+func (w *stallWatch) watch() {
+	t := time.NewTicker(min(w.stall/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case now := <-t.C:
+			if now.Sub(time.Unix(0, w.last.Load())) > w.stall {
+				w.fired.Store(true)
+				w.cancel()
+				return
+			}
+		}
+	}
+}
+
+func (w *stallWatch) Read(p []byte) (int, error) {
+	n, err := w.ReadCloser.Read(p)
+	if n > 0 {
+		w.last.Store(time.Now().UnixNano())
+	}
+	if err != nil && w.fired.Load() {
+		err = fmt.Errorf("no bytes for %s: given up (%w)", w.stall, err)
+	}
+	return n, err
+}
+
+func (w *stallWatch) Close() error {
+	w.once.Do(func() { close(w.stop) })
+	err := w.ReadCloser.Close()
+	w.cancel()
+	return err
 }
 
 // Check lists one key of each prefix: it fails where the bucket cannot be

@@ -218,3 +218,34 @@ func TestNotAListing(t *testing.T) {
 		t.Errorf("List of a range: %v, want ErrNotListing", err)
 	}
 }
+
+// TestStalledBody: a server that stops sending in the middle of an object
+// does not hang the reader: after Stall without a byte, the read fails with
+// a transport error.
+func TestStalledBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		w.Header().Set("ETag", `"e"`)
+		w.Write(make([]byte, 1000))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	client, err := objstore.NewS3Client(context.Background(), objstore.S3Config{Endpoint: srv.URL, Region: "us-east-1", PathStyle: true,
+		AccessKeyID: "x", SecretAccessKey: "y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBucket(client, "flows")
+	b.Stall = 300 * time.Millisecond
+	body, err := b.Open(context.Background(), Object{Bucket: "flows", Key: "k.log.gz", Size: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer body.Close()
+	start := time.Now()
+	_, err = io.ReadAll(body)
+	if !IsTransport(err) || time.Since(start) > 3*time.Second {
+		t.Errorf("after %s: %v, want a transport error within a few seconds", time.Since(start), err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -33,7 +34,7 @@ type S3Config struct {
 	SessionToken    Secret        `yaml:"session_token"`
 	RoleARN         string        `yaml:"role_arn"`    // assume this role (STS) with the credentials above
 	ExternalID      string        `yaml:"external_id"` // for role_arn, when the role demands one
-	Timeout         time.Duration `yaml:"timeout"`     // per request; default 2m
+	Timeout         time.Duration `yaml:"timeout"`     // waiting for an answer, for the next bytes of an object read, or for an upload; default 2m
 }
 
 // Validate checks the fields that can be checked without a network.
@@ -53,17 +54,30 @@ func (c S3Config) Validate() error {
 	return nil
 }
 
+// DefaultTimeout is the S3 timeout when none is configured.
+const DefaultTimeout = 2 * time.Minute
+
+// TimeoutOrDefault returns the configured timeout, or DefaultTimeout.
+func (c S3Config) TimeoutOrDefault() time.Duration {
+	if c.Timeout == 0 {
+		return DefaultTimeout
+	}
+	return c.Timeout
+}
+
 // NewS3Client builds an S3 client for cfg. It does not contact the service.
+// The timeout bounds the wait for an answer's headers, not the reading of
+// its body: a big object takes as long as it takes (readers of bodies watch
+// for a body that stalls; see source.Bucket).
 func NewS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = 2 * time.Minute
-	}
+	timeout := cfg.TimeoutOrDefault()
 	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(timeout)),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.ResponseHeaderTimeout = timeout
+		})),
 	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
@@ -102,14 +116,19 @@ func NewS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
 
 // Bucket stores objects in one S3 bucket.
 type Bucket struct {
-	client *s3.Client
-	bucket string
-	name   string
+	client  *s3.Client
+	bucket  string
+	name    string
+	timeout time.Duration
 }
 
-// NewBucket returns a store for bucket through client.
-func NewBucket(client *s3.Client, bucket string) *Bucket {
-	return &Bucket{client: client, bucket: bucket, name: "s3://" + bucket}
+// NewBucket returns a store for bucket through client; an upload that takes
+// longer than timeout (0: DefaultTimeout) fails and is tried again later.
+func NewBucket(client *s3.Client, bucket string, timeout time.Duration) *Bucket {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Bucket{client: client, bucket: bucket, name: "s3://" + bucket, timeout: timeout}
 }
 
 func (b *Bucket) String() string { return b.name }
@@ -120,6 +139,8 @@ func (b *Bucket) Put(ctx context.Context, key string, body io.ReadSeeker, size i
 	if _, err := body.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("put s3://%s/%s: %w", b.bucket, key, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
 	_, err := b.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(b.bucket),
 		Key:           aws.String(key),
@@ -142,5 +163,5 @@ func Open(ctx context.Context, loc Location, s3cfg S3Config) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewBucket(client, loc.Bucket), nil
+	return NewBucket(client, loc.Bucket, s3cfg.Timeout), nil
 }
