@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,16 +79,19 @@ func TestCheckFailsWhereStartWould(t *testing.T) {
 	// A checkpoint in use by another exporter.
 	child := child(t, "export", "--source", bucket, "--sink", "blackhole", "--checkpoint", cp, "--listen", "", "--poll", "1s")
 	defer func() { child.Process.Kill(); child.Wait() }()
-	deadline := time.Now().Add(10 * time.Second)
+	holder := fmt.Sprintf("pid %d:", child.Process.Pid)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, stderr, code := flowlog(t, "", base...)
-		if code == exitFailure && strings.Contains(stderr, "is held by pid") {
+		if b, _ := os.ReadFile(cp + ".lock"); strings.HasPrefix(string(b), holder) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("locked checkpoint: exit %d\n%s", code, stderr)
+			t.Fatal("the exporter did not take the checkpoint")
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, stderr, code := flowlog(t, "", base...); code != exitFailure || !strings.Contains(stderr, "is held by "+holder) {
+		t.Errorf("locked checkpoint: exit %d\n%s", code, stderr)
 	}
 }
 

@@ -60,7 +60,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{Workers: 2, BatchRecords: 1000, Parser: parser.DefaultOptions(), ECS: ecs.DefaultConfig(), Enrich: enrich.DefaultConfig(),
 		PollInterval: 30 * time.Second, LookBack: 24 * time.Hour, Retries: 5, SaveEvery: time.Second,
-		MaxRecordsInFlight: 500_000, MaxBytesInFlight: 256 << 20, Grace: 1500 * time.Millisecond}
+		MaxRecordsInFlight: 500_000, MaxBytesInFlight: 256 << 20, Grace: time.Second}
 }
 
 // Deps are the parts the pipeline joins.
