@@ -54,7 +54,7 @@ type Reader struct {
 
 	src   *bufio.Reader // the object as stored
 	gz    *gzip.Reader
-	limit limitReader   // the object decompressed, capped at opts.MaxBytes
+	limit LimitReader   // the object decompressed, capped at opts.MaxBytes
 	lines *bufio.Reader // lines of the decompressed object
 
 	opened     bool
@@ -96,7 +96,7 @@ func (r *Reader) Reset(src io.Reader, name string) {
 	r.name = name
 	r.opened, r.compressed, r.header = false, false, false
 	r.line = 0
-	r.limit = limitReader{}
+	r.limit = LimitReader{}
 	r.err = nil
 }
 
@@ -107,7 +107,7 @@ func (r *Reader) Line() int { return r.line }
 func (r *Reader) Compressed() bool { return r.compressed }
 
 // DecompressedBytes returns how many decompressed bytes were read so far.
-func (r *Reader) DecompressedBytes() int64 { return r.limit.n }
+func (r *Reader) DecompressedBytes() int64 { return r.limit.N }
 
 // Next returns the next record. The record and its byte slices are valid
 // until the next call.
@@ -181,7 +181,7 @@ func (r *Reader) open() error {
 		}
 		in = r.gz
 	}
-	r.limit = limitReader{r: in, max: r.opts.MaxBytes}
+	r.limit = LimitReader{R: in, Max: r.opts.MaxBytes}
 	if r.lines == nil {
 		r.lines = bufio.NewReaderSize(&r.limit, r.opts.MaxLineBytes+2)
 	} else {
@@ -263,30 +263,31 @@ func classify(err error) error {
 	return err
 }
 
-// limitReader fails with ErrTooLarge once more than max bytes were read.
-type limitReader struct {
-	r   io.Reader
-	n   int64
-	max int64
+// LimitReader reads R, and fails with ErrTooLarge once more than Max bytes
+// were read: it stops decompression bombs. N counts the bytes read.
+type LimitReader struct {
+	R   io.Reader
+	N   int64
+	Max int64
 }
 
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.n > l.max {
+func (l *LimitReader) Read(p []byte) (int, error) {
+	if l.N > l.Max {
 		return 0, l.tooLarge()
 	}
-	if room := l.max - l.n; room < int64(len(p)) {
+	if room := l.Max - l.N; room < int64(len(p)) {
 		p = p[:room+1] // one byte past the limit tells "more" from "exactly max"
 	}
-	n, err := l.r.Read(p)
-	l.n += int64(n)
-	if l.n > l.max {
-		return n - int(l.n-l.max), l.tooLarge()
+	n, err := l.R.Read(p)
+	l.N += int64(n)
+	if l.N > l.Max {
+		return n - int(l.N-l.Max), l.tooLarge()
 	}
 	return n, err
 }
 
-func (l *limitReader) tooLarge() error {
-	return fmt.Errorf("%w of %d bytes", ErrTooLarge, l.max)
+func (l *LimitReader) tooLarge() error {
+	return fmt.Errorf("%w of %d bytes", ErrTooLarge, l.Max)
 }
 
 func isFlateError(err error) bool {

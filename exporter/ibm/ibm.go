@@ -94,7 +94,7 @@ type Reader struct {
 	name  string
 	raw   *bufio.Reader
 	gz    *gzip.Reader
-	limit limitReader
+	limit parser.LimitReader
 	in    *bufio.Reader // the decompressed document
 
 	state   int
@@ -217,7 +217,7 @@ func (r *Reader) open() error {
 		}
 		in = r.gz
 	}
-	r.limit = limitReader{r: in, max: r.opts.MaxBytes}
+	r.limit = parser.LimitReader{R: in, Max: r.opts.MaxBytes}
 	r.in.Reset(&r.limit)
 	c, err := r.skipSpace()
 	if err != nil {
@@ -686,26 +686,4 @@ func (r *Reader) fill(f *flow, reply bool) {
 	if rec.FlowDirection != parser.FlowDirectionNone {
 		rec.Mark(parser.FieldFlowDirection)
 	}
-}
-
-// limitReader fails with ErrTooLarge once more than max bytes were read.
-type limitReader struct {
-	r   io.Reader
-	n   int64
-	max int64
-}
-
-func (l *limitReader) Read(p []byte) (int, error) {
-	if l.n > l.max {
-		return 0, fmt.Errorf("%w of %d bytes", parser.ErrTooLarge, l.max)
-	}
-	if room := l.max - l.n; room < int64(len(p)) {
-		p = p[:room+1]
-	}
-	n, err := l.r.Read(p)
-	l.n += int64(n)
-	if l.n > l.max {
-		return n - int(l.n-l.max), fmt.Errorf("%w of %d bytes", parser.ErrTooLarge, l.max)
-	}
-	return n, err
 }
