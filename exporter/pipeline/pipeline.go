@@ -189,8 +189,7 @@ type task struct {
 
 	mu          sync.Mutex
 	pending     int
-	worst       sink.Status
-	sinkErr     error
+	sinkErr     error // the first failure: any failure fails the object (the worst status wins)
 	results     []sink.Result
 	records     int64
 	rejected    int64
@@ -229,9 +228,6 @@ func (w *worker) run(ctx context.Context, t *task) {
 func (p *Pipeline) ack(t *task, i int, r sink.Result) {
 	t.mu.Lock()
 	t.results[i] = r
-	if s := r.Status(); s > t.worst {
-		t.worst = s
-	}
 	if r.Err != nil && t.sinkErr == nil {
 		t.sinkErr = fmt.Errorf("sink %s: %w", p.deps.Sinks[i].Name(), r.Err)
 	}
