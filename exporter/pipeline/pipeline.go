@@ -351,6 +351,7 @@ func (w *worker) read(ctx context.Context, t *task) error {
 				return rerr
 			}
 			t.damage = err
+			t.letters.Add(0, err.Error()) // line 0: the object as a whole
 			p.log.Error("object damaged; the records before the damage are delivered", "object", name, "err", err)
 			break
 		}

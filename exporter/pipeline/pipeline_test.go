@@ -432,6 +432,8 @@ func TestDamagedObject(t *testing.T) {
 	var buf bytes.Buffer
 	cp := openCheckpoint(t, state)
 	p := newPipeline(t, in, []sink.Sink{stdoutSink(&buf)}, cp)
+	dl, _ := deadletter.New(t.TempDir())
+	p.deps.DeadLetter = dl
 	st, err := backfill(t, p, source.Range{})
 	if err != nil {
 		t.Fatal(err)
@@ -444,6 +446,10 @@ func TestDamagedObject(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(p.m.damaged); got != 1 {
 		t.Errorf("objects_damaged_total %v", got)
+	}
+	letters := deadLetters(t, dl, p, filepath.Base(paths[0]))
+	if len(letters) != 1 || !strings.Contains(letters[0], `"line":0,"reason":"object `) || !strings.Contains(letters[0], "truncated") {
+		t.Errorf("dead letters of the damaged object: %v", letters)
 	}
 }
 
