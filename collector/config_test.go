@@ -58,7 +58,7 @@ flow_logs:
 		{"  - name: web/2\n    interface: eth1\n    target: {url: /tmp/x}\n", "flow_logs[1]: name: \"web/2\" must be"},
 		{"  - name: web-2\n    interface: eth1\n    target: {url: s3://b/a/b}\n", "prefix \"a/b\" may not contain '/' or '%2F'"},
 		{"  - name: web-2\n    interface: eth1\n    target: {url: s3://b/a%2Fb}\n", "prefix \"a%2Fb\" may not contain"},
-		{"  - name: web-2\n    interface: eth1\n    target: {url: ftp://b/a}\n", "target.url: location \"ftp://b/a\": scheme not supported"},
+		{"  - name: web-2\n    interface: eth1\n    target: {url: ftp://b/a}\n", "target.url: scheme \"ftp://\" not supported"},
 		{"  - name: web-2\n    interface: eth1\n    target: {url: /tmp/x, endpoint: http://x}\n", "apply to s3:// targets only"},
 		{"  - name: web-2\n    interface: eth1\n    target: {url: s3://b, access_key_id: x}\n", "access_key_id and secret_access_key go together"},
 		{"  - name: web-2\n    target: {url: s3://b}\n", "interface: required"},

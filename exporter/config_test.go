@@ -33,7 +33,7 @@ func TestExampleConfig(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	base := "source: {url: /tmp}\nsinks: [stdout]\n"
 	for _, c := range []struct{ yaml, want string }{
-		{"source: {url: gs://x}\nsinks: [stdout]\n", `source.url: location "gs://x": scheme not supported`},
+		{"source: {url: gs://x}\nsinks: [stdout]\n", `source.url: scheme "gs://" not supported`},
 		{"source: {url: /tmp, endpoint: http://x}\nsinks: [stdout]\n", "apply to s3:// sources only"},
 		{"source: {url: s3://b, role_arn: nope}\nsinks: [stdout]\n", `role_arn: "nope" is not an ARN`},
 		{"source: {url: s3://b}\n", "sinks: at least one sink"},

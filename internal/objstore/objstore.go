@@ -59,7 +59,7 @@ func ParseLocation(s string) (Location, error) {
 			return Location{}, errors.New("an s3:// address holds no credentials (user:secret@…): give keys through the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or a configuration file with ${NAME}")
 		}
 		if !validBucket(bucket) {
-			return Location{}, fmt.Errorf("s3://%s: not a bucket name (letters, digits, '.', '-' and '_', up to 255)", bucket)
+			return Location{}, errors.New("the text after s3:// is not a bucket name (letters, digits, '.', '-' and '_', up to 255, then /prefix)")
 		}
 		if strings.ContainsAny(s, "?#") {
 			return Location{}, fmt.Errorf("s3://%s: options do not belong in the address here", bucket)
@@ -68,14 +68,16 @@ func ParseLocation(s string) (Location, error) {
 	case strings.HasPrefix(s, "file://"):
 		u, err := url.Parse(s)
 		if err != nil {
-			return Location{}, fmt.Errorf("location %q: %w", s, err)
+			return Location{}, errors.New("file:// address does not parse: want file:///absolute/folder")
 		}
 		if u.Host != "" && u.Host != "localhost" {
-			return Location{}, fmt.Errorf("location %q: file URLs name a local folder: file:///path", s)
+			return Location{}, errors.New("file URLs name a local folder: file:///absolute/folder")
 		}
 		return Location{Dir: filepath.Clean(u.Path)}, nil
 	case strings.Contains(s, "://"):
-		return Location{}, fmt.Errorf("location %q: scheme not supported: want s3:// or a folder", s)
+		// The address is not repeated: it may hold a password.
+		scheme, _, _ := strings.Cut(s, "://")
+		return Location{}, fmt.Errorf("scheme %s not supported: want s3://bucket[/prefix] or a folder", printableKey(scheme+"://"))
 	}
 	return Location{Dir: filepath.Clean(s)}, nil
 }
@@ -137,7 +139,7 @@ func ParseURL(s string) (Location, S3Config, error) {
 // printableKey shows an option name, unless it may be a secret pasted in
 // the wrong place.
 func printableKey(k string) string {
-	if len(k) <= 24 && strings.Trim(k, "abcdefghijklmnopqrstuvwxyz_") == "" {
+	if k != "" && len(k) <= 24 && strings.Trim(k, "abcdefghijklmnopqrstuvwxyz_:/+") == "" {
 		return strconv.Quote(k)
 	}
 	return "(name not shown)"
