@@ -80,7 +80,7 @@ func DefaultConfig() Config {
 // per-flow-log defaults and validates it.
 func Load(path string) (Config, error) {
 	cfg := DefaultConfig()
-	if err := config.Load(path, &cfg); err != nil {
+	if _, err := config.Load(path, &cfg); err != nil {
 		return cfg, err
 	}
 	cfg.SetDefaults()

@@ -47,6 +47,10 @@ type Config struct {
 	Sinks      []SinkConfig   `yaml:"-"`
 	Enrich     enrich.Config  `yaml:"enrich"`
 	Limits     Limits         `yaml:"limits"`
+
+	// Redactor hides the values the file took from the environment in
+	// errors and logs.
+	Redactor *config.Redactor `yaml:"-"`
 }
 
 // Limits bound what one object and the whole exporter may take.
@@ -73,9 +77,20 @@ func DefaultConfig() Config {
 }
 
 // Load reads a configuration file over the defaults and validates it.
+// Errors never repeat a value the file took from the environment.
 func Load(path string) (Config, error) {
+	c, err := load(path)
+	if err != nil {
+		err = errors.New(c.Redactor.Redact(err.Error()))
+	}
+	return c, err
+}
+
+func load(path string) (Config, error) {
 	c := DefaultConfig()
-	if err := config.Load(path, &c); err != nil {
+	r, err := config.Load(path, &c)
+	c.Redactor = r
+	if err != nil {
 		return c, err
 	}
 	for i := range c.SinkNodes {

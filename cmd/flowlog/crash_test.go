@@ -29,7 +29,15 @@ func TestMain(m *testing.M) {
 		stop()
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	// Default checkpoints go to a folder of the tests', never the user's.
+	state, err := os.MkdirTemp("", "flowlog-state-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_STATE_HOME", state)
+	code := m.Run()
+	os.RemoveAll(state)
+	os.Exit(code)
 }
 
 // child starts flowlog with args in a separate process.

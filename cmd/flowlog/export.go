@@ -124,8 +124,8 @@ func (st *started) check(ctx context.Context, s streams, kind string) error {
 	if err := st.parts.Check(ctx); err != nil {
 		return errf("%s: %v", kind, err)
 	}
-	fmt.Fprintf(s.out, "configuration OK: %s → %s; checkpoint %s; %d workers\n",
-		st.cfg.SourceNames(), st.cfg.SinkNames(), st.parts.Checkpoint.Path(), st.cfg.Workers)
+	fmt.Fprint(s.out, st.cfg.Redactor.Redact(fmt.Sprintf("configuration OK: %s → %s; checkpoint %s; %d workers\n",
+		st.cfg.SourceNames(), st.cfg.SinkNames(), st.parts.Checkpoint.Path(), st.cfg.Workers)))
 	return nil
 }
 
@@ -198,50 +198,7 @@ again at the next start), the checkpoint is written; within 2 seconds.`,
 			if o.config == "" {
 				cfg.Poll, cfg.LookBack, cfg.Listen = poll, lookback, listen
 			}
-			ctx := cmd.Context()
-			reg := prometheus.NewRegistry()
-			st, err := start(ctx, s, "export", cfg, log, reg)
-			if err != nil {
-				return err
-			}
-			if o.check {
-				err := st.check(ctx, s, "export")
-				if cerr := st.stop(); err == nil && cerr != nil {
-					err = errf("export: %v", cerr)
-				}
-				return err
-			}
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			g, gctx := errgroup.WithContext(ctx)
-			for i, p := range st.pipes {
-				log.Info("exporting", "source", st.parts.Sources[i].Name(), "sinks", cfg.SinkNames(),
-					"checkpoint", st.parts.Checkpoint.Path(), "poll", cfg.Poll, "lookback", cfg.LookBack)
-				g.Go(func() error { return p.Run(gctx) })
-			}
-			if cfg.Listen != "" {
-				all := func(check func(*pipeline.Pipeline) error) func() error {
-					return func() error {
-						for _, p := range st.pipes {
-							if err := check(p); err != nil {
-								return err
-							}
-						}
-						return nil
-					}
-				}
-				srv := &ops.Server{Addr: cfg.Listen, Gatherer: reg, Logger: log,
-					Health: all((*pipeline.Pipeline).Healthy), Ready: all((*pipeline.Pipeline).Ready)}
-				g.Go(func() error { return srv.Run(gctx) })
-			}
-			err = g.Wait()
-			if cerr := st.stop(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return errf("export: %v", err)
-			}
-			log.Info("stopped; the checkpoint is written", "checkpoint", st.parts.Checkpoint.Path())
-			return nil
+			return redactErr(runExport(cmd, s, o, cfg, redacting(log, cfg.Redactor)), cfg.Redactor)
 		},
 	}
 	o.flags(cmd)
@@ -250,6 +207,54 @@ again at the next start), the checkpoint is written; within 2 seconds.`,
 	f.DurationVar(&lookback, "lookback", 24*time.Hour, "how far back listings reach, for late and rewritten objects")
 	f.StringVar(&listen, "listen", "127.0.0.1:9109", "address for /metrics, /healthz and /readyz; empty turns it off")
 	return cmd
+}
+
+// runExport runs export until its context ends.
+func runExport(cmd *cobra.Command, s streams, o exportOptions, cfg exporter.Config, log *slog.Logger) error {
+	ctx := cmd.Context()
+	reg := prometheus.NewRegistry()
+	st, err := start(ctx, s, "export", cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	if o.check {
+		err := st.check(ctx, s, "export")
+		if cerr := st.stop(); err == nil && cerr != nil {
+			err = errf("export: %v", cerr)
+		}
+		return err
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range st.pipes {
+		log.Info("exporting", "source", st.parts.Sources[i].Name(), "sinks", cfg.SinkNames(),
+			"checkpoint", st.parts.Checkpoint.Path(), "poll", cfg.Poll, "lookback", cfg.LookBack)
+		g.Go(func() error { return p.Run(gctx) })
+	}
+	if cfg.Listen != "" {
+		all := func(check func(*pipeline.Pipeline) error) func() error {
+			return func() error {
+				for _, p := range st.pipes {
+					if err := check(p); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+		}
+		srv := &ops.Server{Addr: cfg.Listen, Gatherer: reg, Logger: log,
+			Health: all((*pipeline.Pipeline).Healthy), Ready: all((*pipeline.Pipeline).Ready)}
+		g.Go(func() error { return srv.Run(gctx) })
+	}
+	err = g.Wait()
+	if cerr := st.stop(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return errf("export: %v", err)
+	}
+	log.Info("stopped; the checkpoint is written", "checkpoint", st.parts.Checkpoint.Path())
+	return nil
 }
 
 func newBackfillCmd(s streams) *cobra.Command {
@@ -305,23 +310,8 @@ same command again).`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			st, err := start(ctx, s, "backfill", cfg, log, nil)
-			if err != nil {
-				return err
-			}
-			if o.check {
-				err := st.check(ctx, s, "backfill")
-				if cerr := st.stop(); err == nil && cerr != nil {
-					err = errf("backfill: %v", cerr)
-				}
-				return err
-			}
-			err = backfill(ctx, s, st, r, dryRun, log, o.log.format == "json")
-			if cerr := st.stop(); err == nil && cerr != nil {
-				err = errf("backfill: %v", cerr)
-			}
-			return err
+			log = redacting(log, cfg.Redactor)
+			return redactErr(runBackfill(cmd, s, o, cfg, r, dryRun, log), cfg.Redactor)
 		},
 	}
 	o.flags(cmd)
@@ -330,6 +320,27 @@ same command again).`,
 	f.StringVar(&until, "until", "", "end of the time range (objects at or before); required")
 	f.BoolVar(&dryRun, "dry-run", false, "list what would be read (count and bytes) and exit")
 	return cmd
+}
+
+// runBackfill runs the backfill of r and says how it went.
+func runBackfill(cmd *cobra.Command, s streams, o exportOptions, cfg exporter.Config, r source.Range, dryRun bool, log *slog.Logger) error {
+	ctx := cmd.Context()
+	st, err := start(ctx, s, "backfill", cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	if o.check {
+		err := st.check(ctx, s, "backfill")
+		if cerr := st.stop(); err == nil && cerr != nil {
+			err = errf("backfill: %v", cerr)
+		}
+		return err
+	}
+	err = backfill(ctx, s, st, r, dryRun, log, o.log.format == "json")
+	if cerr := st.stop(); err == nil && cerr != nil {
+		err = errf("backfill: %v", cerr)
+	}
+	return err
 }
 
 // backfill runs the backfill of every source and says how it went.

@@ -16,14 +16,34 @@ import (
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// Load reads the YAML file at path into dst, which holds the defaults.
-func Load(path string, dst any) error {
+// Load reads the YAML file at path into dst, which holds the defaults. The
+// Redactor it returns hides the values the file took from the environment:
+// run-time errors and logs go through it, so that a secret placed in a
+// field that is not a secret (an endpoint, a region) is not printed either.
+func Load(path string, dst any) (*Redactor, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return &Redactor{}, fmt.Errorf("configuration: %w", err)
 	}
-	return Decode(path, data, dst, os.LookupEnv)
+	return decode(path, data, dst, os.LookupEnv)
 }
+
+// Redactor replaces values taken from the environment in text.
+type Redactor struct {
+	values []string
+}
+
+// Redact returns msg with every value from the environment (4 bytes or
+// longer) replaced. A nil Redactor returns msg.
+func (r *Redactor) Redact(msg string) string {
+	if r == nil {
+		return msg
+	}
+	return redact(msg, r.values)
+}
+
+// Empty reports whether there is nothing to hide.
+func (r *Redactor) Empty() bool { return r == nil || len(r.values) == 0 }
 
 // Decode reads YAML data, named name in errors, into dst. lookup resolves
 // ${NAME} references; a reference to an unset variable is an error. Keys dst
@@ -31,6 +51,11 @@ func Load(path string, dst any) error {
 // key and what is wanted (see Check). Values taken from the environment are
 // never repeated in errors: they may be secrets.
 func Decode(name string, data []byte, dst any, lookup func(string) (string, bool)) error {
+	_, err := decode(name, data, dst, lookup)
+	return err
+}
+
+func decode(name string, data []byte, dst any, lookup func(string) (string, bool)) (*Redactor, error) {
 	var missing []string
 	var secrets []string
 	expand := func(ref []byte) []byte {
@@ -41,6 +66,13 @@ func Decode(name string, data []byte, dst any, lookup func(string) (string, bool
 			return ref
 		}
 		secrets = append(secrets, v, yamlString(v))
+		// The parts of a value (the host of a URL, a password in it) can
+		// show alone in an error.
+		for _, part := range strings.FieldsFunc(v, func(c rune) bool { return strings.ContainsRune(":/@?&=# \t,;", c) }) {
+			if len(part) >= 8 && part != v {
+				secrets = append(secrets, part)
+			}
+		}
 		// Quote the value so that secrets with YAML syntax stay strings.
 		return []byte(yamlString(v))
 	}
@@ -50,20 +82,21 @@ func Decode(name string, data []byte, dst any, lookup func(string) (string, bool
 		lines[i] = append(envRef.ReplaceAllFunc(line[:code:code], expand), line[code:]...)
 	}
 	data = bytes.Join(lines, nil)
+	r := &Redactor{values: secrets}
 	if len(missing) > 0 {
-		return fmt.Errorf("%s: environment variable %s is not set", name, strings.Join(missing, ", "))
+		return r, fmt.Errorf("%s: environment variable %s is not set", name, strings.Join(missing, ", "))
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("%s: %s", name, redact(strings.TrimPrefix(err.Error(), "yaml: "), secrets))
+		return r, fmt.Errorf("%s: %s", name, redact(strings.TrimPrefix(err.Error(), "yaml: "), secrets))
 	}
 	if len(doc.Content) == 0 {
-		return fmt.Errorf("%s: the file is empty", name)
+		return r, fmt.Errorf("%s: the file is empty", name)
 	}
 	if err := DecodeNode(&doc, dst, ""); err != nil {
-		return fmt.Errorf("%s: %s", name, redact(err.Error(), secrets))
+		return r, fmt.Errorf("%s: %s", name, redact(err.Error(), secrets))
 	}
-	return nil
+	return r, nil
 }
 
 // redact replaces the values that came from the environment.
