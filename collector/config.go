@@ -21,6 +21,10 @@ type Config struct {
 	Spool    SpoolConfig     `yaml:"spool"`
 	Upload   UploadConfig    `yaml:"upload"`
 	FlowLogs []FlowLogConfig `yaml:"flow_logs"`
+
+	// Redactor hides the values the file took from the environment in
+	// errors and logs.
+	Redactor *config.Redactor `yaml:"-"`
 }
 
 // SpoolConfig is the local folder that holds objects until they are uploaded.
@@ -77,15 +81,18 @@ func DefaultConfig() Config {
 }
 
 // Load reads a collector configuration file over the defaults, fills the
-// per-flow-log defaults and validates it.
+// per-flow-log defaults and validates it. Errors never repeat a value the
+// file took from the environment.
 func Load(path string) (Config, error) {
 	cfg := DefaultConfig()
-	if _, err := config.Load(path, &cfg); err != nil {
+	r, err := config.Load(path, &cfg)
+	cfg.Redactor = r
+	if err != nil {
 		return cfg, err
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("%s: %w", path, err)
+		return cfg, errors.New(r.Redact(fmt.Sprintf("%s: %v", path, err)))
 	}
 	return cfg, nil
 }

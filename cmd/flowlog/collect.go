@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -113,6 +114,10 @@ func runCollectDaemon(ctx context.Context, s streams, o *collectOptions) error {
 	if err != nil {
 		return errf("%v", err)
 	}
+	return redactErr(collectDaemon(ctx, s, o, cfg, redacting(log, cfg.Redactor)), cfg.Redactor)
+}
+
+func collectDaemon(ctx context.Context, s streams, o *collectOptions, cfg collector.Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	c, err := collector.New(cfg, collector.Deps{Logger: log, Registerer: reg})
