@@ -807,3 +807,31 @@ func TestBackfillSavesAsItGoes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDecompressionBomb: an object that inflates past max_object_bytes is
+// cut there: the records before the limit are delivered, the object is done
+// as damaged, and reading stops (it does not inflate the rest).
+func TestDecompressionBomb(t *testing.T) {
+	in, state := t.TempDir(), filepath.Join(t.TempDir(), "state.json")
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	line := []byte("2 1 eni-1 10.0.0.1 10.0.0.2 1 2 6 1 40 1767225600 1767225601 ACCEPT OK\n")
+	for range 200_000 { // 14 MB inflated
+		zw.Write(line)
+	}
+	zw.Close()
+	obj := filepath.Join(in, "bomb-1767226200.log.gz")
+	os.WriteFile(obj, b.Bytes(), 0o644)
+	settle(obj)
+	var out bytes.Buffer
+	p := newPipeline(t, in, []sink.Sink{stdoutSink(&out)}, openCheckpoint(t, state))
+	p.cfg.Parser.MaxBytes = 1 << 20
+	st, err := backfill(t, p, source.Range{})
+	want := int64(1<<20) / int64(len(line))
+	if err != nil || st.Damaged != 1 || st.Records != want {
+		t.Errorf("%+v, %v; want one damaged object and the %d whole records of the first MiB", st, err, want)
+	}
+	if n := int64(bytes.Count(out.Bytes(), []byte("\n"))); n != want {
+		t.Errorf("%d documents", n)
+	}
+}
