@@ -374,6 +374,20 @@ func addrError(f Field, v []byte) error {
 	return &LineError{Field: f.String(), Reason: "not an IPv4 or IPv6 address:", Value: quote(v), Err: ErrValue}
 }
 
+// ParseAddr parses a whole IPv4 (dotted quad) or IPv6 address without zone,
+// accepting what net/netip accepts, without allocating.
+func ParseAddr(b []byte) (netip.Addr, bool) {
+	if ip, end, ok := parseIPv4At(b, 0); ok && end == len(b) {
+		return netip.AddrFrom4(ip), true
+	}
+	for _, c := range b {
+		if c == ' ' {
+			return netip.Addr{}, false
+		}
+	}
+	return parseIPv6(b)
+}
+
 // parseAddrAt parses the address at line[pos:], up to the next space: a
 // dotted-quad IPv4 address or an IPv6 address without zone. Dotted quads with
 // leading zeros ("010.1.1.1") are refused, as net/netip does, because their

@@ -281,3 +281,16 @@ func TestSpaceMask(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAddr(t *testing.T) {
+	for _, s := range []string{"10.0.0.1", "255.255.255.255", "::1", "2001:db8::1", "::ffff:10.0.0.1", "", "10.0.0.1 ", "010.0.0.1", "1.2.3", "fe80::1%eth0", "1.2.3.4.5", "::1 "} {
+		got, ok := ParseAddr([]byte(s))
+		want, err := netip.ParseAddr(s)
+		if ok != (err == nil && want.Zone() == "") || ok && got != want {
+			t.Errorf("%q: %v %v, netip %v %v", s, got, ok, want, err)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { ParseAddr([]byte("2001:db8::1")) }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}

@@ -48,21 +48,14 @@ import (
 	"github.com/flowlog/flowlog/parser"
 )
 
-// flowJSON holds the fields of one flow log as JSON text, checked one by one.
+// flowJSON holds the fields of one flow log as JSON text (slices of the
+// flow log's bytes), checked one by one.
 type flowJSON struct {
-	StartTime            json.RawMessage `json:"start_time"`
-	EndTime              json.RawMessage `json:"end_time"`
-	Direction            json.RawMessage `json:"direction"`
-	Action               json.RawMessage `json:"action"`
-	InitiatorIP          json.RawMessage `json:"initiator_ip"`
-	TargetIP             json.RawMessage `json:"target_ip"`
-	InitiatorPort        json.RawMessage `json:"initiator_port"`
-	TargetPort           json.RawMessage `json:"target_port"`
-	TransportProtocol    json.RawMessage `json:"transport_protocol"`
-	BytesFromInitiator   json.RawMessage `json:"bytes_from_initiator"`
-	PacketsFromInitiator json.RawMessage `json:"packets_from_initiator"`
-	BytesFromTarget      json.RawMessage `json:"bytes_from_target"`
-	PacketsFromTarget    json.RawMessage `json:"packets_from_target"`
+	StartTime, EndTime, Direction, Action        []byte
+	InitiatorIP, TargetIP                        []byte
+	InitiatorPort, TargetPort, TransportProtocol []byte
+	BytesFromInitiator, PacketsFromInitiator     []byte
+	BytesFromTarget, PacketsFromTarget           []byte
 }
 
 // flow is one flow log, checked.
@@ -177,14 +170,14 @@ func (r *Reader) next() (*parser.Record, error) {
 				return nil, err
 			}
 		case stateArray:
-			f, err := r.element()
-			if err != nil || f == nil {
+			got, err := r.element()
+			if err != nil || !got {
 				if err != nil {
 					return nil, err
 				}
 				continue
 			}
-			r.cur, r.half = *f, 1
+			r.half = 1
 			r.line = 2*(r.i-1) + 1
 			r.fill(&r.cur, false)
 			return &r.rec, nil
@@ -299,142 +292,268 @@ func (r *Reader) key() error {
 	return r.objErr(r.skipValue(c))
 }
 
-// element reads one flow log of the array: nil, nil at the array's end.
-func (r *Reader) element() (*flow, error) {
+// element reads one flow log of the array into r.cur: false at the array's end.
+func (r *Reader) element() (bool, error) {
 	c, err := r.skipSpace()
 	if err != nil {
-		return nil, r.objErr(err)
+		return false, r.objErr(err)
 	}
 	if c == ',' {
 		if c, err = r.skipSpace(); err != nil {
-			return nil, r.objErr(err)
+			return false, r.objErr(err)
 		}
 	}
 	if c == ']' {
 		r.state = stateKeys
-		return nil, nil
+		return false, nil
 	}
 	i := r.i
 	r.i++
 	r.line = 2*i + 1
 	if c != '{' {
 		if err := r.skipValue(c); err != nil {
-			return nil, r.objErr(err)
+			return false, r.objErr(err)
 		}
 		r.done = 2*i + 2
 		if c == 'n' {
-			return nil, r.lineErr("", "", "flow log is null")
+			return false, r.lineErr("", "", "flow log is null")
 		}
-		return nil, r.lineErr("", "", "flow log is not an object")
+		return false, r.lineErr("", "", "flow log is not an object")
 	}
 	r.elem = append(r.elem[:0], '{')
 	long, err := r.captureValue()
 	if err != nil {
-		return nil, r.objErr(err)
+		return false, r.objErr(err)
 	}
 	r.done = 2*i + 2
 	if long {
-		return nil, r.lineErr("", "", fmt.Sprintf("flow log %d is longer than %d bytes; skipped", i, r.opts.MaxLineBytes))
+		return false, r.lineErr("", "", fmt.Sprintf("flow log %d is longer than %d bytes; skipped", i, r.opts.MaxLineBytes))
 	}
-	return r.check(i)
+	return true, r.check(i)
 }
 
-// check decodes and checks the flow log in r.elem.
-func (r *Reader) check(i int) (*flow, error) {
+// check splits and checks the flow log in r.elem. Its members are found
+// by a flat scan (nested values skipped), without reflection or allocation;
+// the last of repeated keys wins, as encoding/json has it.
+func (r *Reader) check(i int) error {
 	fj := &r.fj
-	for _, m := range []*json.RawMessage{&fj.StartTime, &fj.EndTime, &fj.Direction, &fj.Action, &fj.InitiatorIP, &fj.TargetIP,
-		&fj.InitiatorPort, &fj.TargetPort, &fj.TransportProtocol, &fj.BytesFromInitiator, &fj.PacketsFromInitiator,
-		&fj.BytesFromTarget, &fj.PacketsFromTarget} {
-		*m = (*m)[:0]
+	*fj = flowJSON{}
+	if !splitMembers(r.elem, fj) {
+		return r.lineErr("", "", "flow log "+strconv.Itoa(i)+" is not a valid JSON object")
 	}
-	if err := json.Unmarshal(r.elem, fj); err != nil {
-		return nil, r.lineErr("", "", "flow log "+strconv.Itoa(i)+" is not valid JSON: "+err.Error())
-	}
-	var f flow
+	f := &r.cur
+	*f = flow{}
 	var err error
 	if f.ini, err = r.addr(fj.InitiatorIP, "initiator_ip", i); err != nil {
-		return nil, err
+		return err
 	}
 	if f.tgt, err = r.addr(fj.TargetIP, "target_ip", i); err != nil {
-		return nil, err
+		return err
 	}
 	var n uint64
 	if n, err = r.uint(fj.TransportProtocol, "transport_protocol", i, 255, true); err != nil {
-		return nil, err
+		return err
 	}
 	f.proto = uint8(n)
 	action, err := r.text(fj.Action, "action", i, true)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	switch action {
+	switch string(action) {
 	case "accepted":
 	case "rejected":
 		f.reject = true
 	default:
-		return nil, r.lineErr("action", quote(action), "want accepted or rejected, got")
+		return r.lineErr("action", quote(string(action)), "want accepted or rejected, got")
 	}
 	if f.start, err = r.time(fj.StartTime, "start_time", i); err != nil {
-		return nil, err
+		return err
 	}
 	if f.end, err = r.time(fj.EndTime, "end_time", i); err != nil {
-		return nil, err
+		return err
 	}
 	if n, err = r.uint(fj.InitiatorPort, "initiator_port", i, 65535, false); err != nil {
-		return nil, err
+		return err
 	}
 	f.iport = uint16(n)
 	if n, err = r.uint(fj.TargetPort, "target_port", i, 65535, false); err != nil {
-		return nil, err
+		return err
 	}
 	f.tport = uint16(n)
 	const maxCount = 1<<64 - 1
 	if f.pktsI, err = r.uint(fj.PacketsFromInitiator, "packets_from_initiator", i, maxCount, true); err != nil {
-		return nil, err
+		return err
 	}
 	if f.bytesI, err = r.uint(fj.BytesFromInitiator, "bytes_from_initiator", i, maxCount, true); err != nil {
-		return nil, err
+		return err
 	}
 	if f.pktsT, err = r.uint(fj.PacketsFromTarget, "packets_from_target", i, maxCount, false); err != nil {
-		return nil, err
+		return err
 	}
 	if f.bytesT, err = r.uint(fj.BytesFromTarget, "bytes_from_target", i, maxCount, false); err != nil {
-		return nil, err
+		return err
 	}
 	dir, err := r.text(fj.Direction, "direction", i, false)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	f.inbound = dir == "I" || strings.EqualFold(dir, "inbound")
-	f.outbound = dir == "O" || strings.EqualFold(dir, "outbound")
-	return &f, nil
+	f.inbound = string(dir) == "I" || bytes.EqualFold(dir, []byte("inbound"))
+	f.outbound = string(dir) == "O" || bytes.EqualFold(dir, []byte("outbound"))
+	return nil
 }
 
-func isNull(v json.RawMessage) bool { return len(v) == 0 || string(v) == "null" }
+// splitMembers finds the known members of the JSON object obj.
+func splitMembers(obj []byte, fj *flowJSON) bool {
+	i := 1 // after "{"
+	for {
+		i = skipWS(obj, i)
+		if i >= len(obj) {
+			return false
+		}
+		switch obj[i] {
+		case '}':
+			return skipWS(obj, i+1) == len(obj)
+		case ',':
+			i++
+			continue
+		case '"':
+		default:
+			return false
+		}
+		kEnd := stringEnd(obj, i)
+		if kEnd < 0 {
+			return false
+		}
+		key := obj[i+1 : kEnd-1]
+		i = skipWS(obj, kEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return false
+		}
+		i = skipWS(obj, i+1)
+		vEnd := valueEnd(obj, i)
+		if vEnd < 0 {
+			return false
+		}
+		v := obj[i:vEnd]
+		switch string(key) { // no allocation: the compiler compares in place
+		case "start_time":
+			fj.StartTime = v
+		case "end_time":
+			fj.EndTime = v
+		case "direction":
+			fj.Direction = v
+		case "action":
+			fj.Action = v
+		case "initiator_ip":
+			fj.InitiatorIP = v
+		case "target_ip":
+			fj.TargetIP = v
+		case "initiator_port":
+			fj.InitiatorPort = v
+		case "target_port":
+			fj.TargetPort = v
+		case "transport_protocol":
+			fj.TransportProtocol = v
+		case "bytes_from_initiator":
+			fj.BytesFromInitiator = v
+		case "packets_from_initiator":
+			fj.PacketsFromInitiator = v
+		case "bytes_from_target":
+			fj.BytesFromTarget = v
+		case "packets_from_target":
+			fj.PacketsFromTarget = v
+		}
+		i = vEnd
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string that starts at b[i] ('"'),
+// or -1.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// valueEnd returns the index after the value that starts at b[i], or -1.
+func valueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				if j = stringEnd(b, j); j < 0 {
+					return -1
+				}
+				j--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && bytes.IndexByte([]byte(",}] \t\r\n"), b[j]) < 0 {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}
+
+func isNull(v []byte) bool { return len(v) == 0 || string(v) == "null" }
 
 func (r *Reader) missing(name string, i int) error {
 	return r.lineErr(name, "", "missing in flow log "+strconv.Itoa(i))
 }
 
-// text reads a string field.
-func (r *Reader) text(v json.RawMessage, name string, i int, required bool) (string, error) {
+// text reads a string field. The bytes are valid until the next flow log;
+// escapes are undone only when there are any (then it allocates).
+func (r *Reader) text(v []byte, name string, i int, required bool) ([]byte, error) {
 	if isNull(v) {
 		if required {
-			return "", r.missing(name, i)
+			return nil, r.missing(name, i)
 		}
-		return "", nil
+		return nil, nil
 	}
 	if v[0] != '"' {
-		return "", r.lineErr(name, quote(string(v)), "want text, got")
+		return nil, r.lineErr(name, quote(string(v)), "want text, got")
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1], nil
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
-		return "", r.lineErr(name, quote(string(v)), "not valid text:")
+		return nil, r.lineErr(name, quote(string(v)), "not valid text:")
 	}
-	return s, nil
+	return []byte(s), nil
 }
 
-func (r *Reader) addr(v json.RawMessage, name string, i int) (netip.Addr, error) {
+func (r *Reader) addr(v []byte, name string, i int) (netip.Addr, error) {
 	if isNull(v) {
 		return netip.Addr{}, r.missing(name, i)
 	}
@@ -445,15 +564,15 @@ func (r *Reader) addr(v json.RawMessage, name string, i int) (netip.Addr, error)
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return netip.Addr{}, r.lineErr(name, quote(s), "not an IP address:")
+	a, ok := parser.ParseAddr(s)
+	if !ok {
+		return netip.Addr{}, r.lineErr(name, quote(string(s)), "not an IP address:")
 	}
 	return a, nil
 }
 
 // uint reads a whole number from 0 to max; an absent optional one is 0.
-func (r *Reader) uint(v json.RawMessage, name string, i int, max uint64, required bool) (uint64, error) {
+func (r *Reader) uint(v []byte, name string, i int, max uint64, required bool) (uint64, error) {
 	if isNull(v) {
 		if required {
 			return 0, r.missing(name, i)
@@ -468,23 +587,80 @@ func (r *Reader) uint(v json.RawMessage, name string, i int, max uint64, require
 	case v[0] < '0' || v[0] > '9':
 		return 0, r.lineErr(name, quote(string(v)), "want a number, got")
 	}
-	n, err := strconv.ParseUint(string(v), 10, 64)
-	if err != nil || n > max {
+	n, ok := parseUint(v)
+	if !ok || n > max {
 		return 0, r.lineErr(name, quote(string(v)), fmt.Sprintf("want a whole number from 0 to %d, got", max))
 	}
 	return n, nil
 }
 
-func (r *Reader) time(v json.RawMessage, name string, i int) (int64, error) {
+// parseUint reads decimal digits, without allocating.
+func parseUint(v []byte) (uint64, bool) {
+	if len(v) == 0 || len(v) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range v {
+		d := uint64(c - '0')
+		if d > 9 || n > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+func (r *Reader) time(v []byte, name string, i int) (int64, error) {
 	s, err := r.text(v, name, i, true)
 	if err != nil {
 		return 0, err
 	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil || t.Year() < 1970 || t.Year() > 9999 {
-		return 0, r.lineErr(name, quote(s), "not an RFC 3339 time:")
+	sec, ok := parseUTC(s)
+	if !ok {
+		t, err := time.Parse(time.RFC3339, string(s))
+		if err != nil || t.Year() < 1970 || t.Year() > 9999 {
+			return 0, r.lineErr(name, quote(string(s)), "not an RFC 3339 time:")
+		}
+		sec = t.Unix()
 	}
-	return t.Unix(), nil
+	return sec, nil
+}
+
+// parseUTC reads the form IBM writes, YYYY-MM-DDTHH:MM:SS[.fraction]Z,
+// without allocating; other RFC 3339 forms are left to time.Parse.
+func parseUTC(s []byte) (int64, bool) {
+	if len(s) < 20 || s[len(s)-1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return 0, false
+	}
+	if len(s) > 20 {
+		if s[19] != '.' || len(s) == 21 {
+			return 0, false
+		}
+		for _, c := range s[20 : len(s)-1] {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+		}
+	}
+	num := func(b []byte) int {
+		n := 0
+		for _, c := range b {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	y, mo, d, h, mi, se := num(s[0:4]), num(s[5:7]), num(s[8:10]), num(s[11:13]), num(s[14:16]), num(s[17:19])
+	if y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59 || h < 0 || mi < 0 || se < 0 {
+		return 0, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, se, 0, time.UTC)
+	if t.Day() != d { // February 30th and the like
+		return 0, false
+	}
+	return t.Unix(), true
 }
 
 // account takes the account id from a CRN: crn:v1:…:a/<account>::…

@@ -305,3 +305,22 @@ func BenchmarkReader(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*20_000), "ns/record")
 }
+
+// TestReaderAllocs: no allocation per flow log once the reader is warm.
+func TestReaderAllocs(t *testing.T) {
+	var data bytes.Buffer
+	io.Copy(&data, &ibmStream{n: 2000})
+	r := NewReader(parser.Options{})
+	read := func() {
+		r.Reset(bytes.NewReader(data.Bytes()), "allocs.json")
+		for {
+			if _, err := r.Next(); err != nil {
+				return
+			}
+		}
+	}
+	read()
+	if n := testing.AllocsPerRun(5, read); n > 16 {
+		t.Errorf("%v allocations for an object of 2000 flow logs, want a few per object", n)
+	}
+}
