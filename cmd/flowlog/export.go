@@ -141,13 +141,9 @@ func (st *started) stop() error {
 	return st.parts.Close(ctx)
 }
 
-// flagWords rewords configuration fields as the flags that set them.
+// flagWords rewords the configuration field source.url as the flag that sets it.
 func flagWords(err error) string {
-	msg := err.Error()
-	for _, r := range [][2]string{{"source.url: ", "--source: "}} {
-		msg = strings.Replace(msg, r[0], r[1], 1)
-	}
-	return msg
+	return strings.Replace(err.Error(), "source.url: ", "--source: ", 1)
 }
 
 func newExportCmd(s streams) *cobra.Command {

@@ -104,7 +104,6 @@ type parseRun struct {
 	values   enrich.Values
 	id       []byte
 	detect   *format.Detector
-	readers  []format.Reader // by format, made on first use
 	reader   format.Reader
 	buf      []byte
 	records  int
@@ -120,9 +119,8 @@ func runParse(s streams, o parseOptions, files []string) error {
 	if err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	d := format.NewDetector(nil)
 	p := &parseRun{o: o, out: bufio.NewWriterSize(s.out, 64<<10), errOut: s.err, enc: enc, fill: en.NewFiller(),
-		detect: d, readers: make([]format.Reader, len(d.Formats()))}
+		detect: format.NewDetector(nil, o.limits)}
 	if o.header {
 		p.out.Write(parser.AppendHeader(nil))
 	}
@@ -175,11 +173,7 @@ func (p *parseRun) file(stdin io.Reader, name string) error {
 	// or IBM Cloud Flow Logs JSON, gzip or not.
 	br := bufio.NewReaderSize(src, 64<<10)
 	head, _ := br.Peek(4 << 10)
-	f := p.detect.Detect(head)
-	if p.readers[f] == nil {
-		p.readers[f] = p.detect.Formats()[f].New(p.o.limits)
-	}
-	p.reader = p.readers[f]
+	p.reader = p.detect.Reader(head)
 	p.reader.Reset(br, name)
 	ids := recordid.ForObject(p.o.bucket, name, p.o.etag)
 	var records, rejected int

@@ -68,12 +68,10 @@ func Open(path string) (*Store, error) {
 	}
 	// The state is written by replacing the file: creating a file beside
 	// it is what every save needs.
-	probe, err := atomicfile.Create(path, 0o600)
-	if err != nil {
+	if err := atomicfile.CheckWritable(path); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("checkpoint %s cannot be written: %w", path, err)
 	}
-	probe.Abort()
 	if err := s.read(); err != nil {
 		s.Close()
 		return nil, err

@@ -38,11 +38,9 @@ func New(dir string) (*Dir, error) {
 
 // Check tells whether the folder can be written.
 func (d *Dir) Check() error {
-	f, err := atomicfile.Create(filepath.Join(d.dir, "check"), 0o666)
-	if err != nil {
+	if err := atomicfile.CheckWritable(filepath.Join(d.dir, "check")); err != nil {
 		return fmt.Errorf("dead-letter folder %s: %w", d.dir, err)
 	}
-	f.Abort()
 	return nil
 }
 

@@ -60,21 +60,35 @@ var IBM = Format{
 // Builtin are the formats flowlog reads, in the order they are tried.
 var Builtin = []Format{IBM, V2}
 
-// Detector picks the format of objects. It reuses its gzip state: one per
-// worker, not safe for concurrent use.
+// Detector picks the format of objects and keeps a reader of each format,
+// made on first use. It reuses its gzip state and readers: one per worker,
+// not safe for concurrent use.
 type Detector struct {
 	formats []Format
+	opts    parser.Options
+	readers []Reader // by format
 	gz      *gzip.Reader
 	br      bytes.Reader
 	head    [64]byte
 }
 
-// NewDetector returns a detector of formats (Builtin when nil).
-func NewDetector(formats []Format) *Detector {
+// NewDetector returns a detector of formats (Builtin when nil) whose readers
+// are bounded by opts.
+func NewDetector(formats []Format, opts parser.Options) *Detector {
 	if formats == nil {
 		formats = Builtin
 	}
-	return &Detector{formats: formats}
+	return &Detector{formats: formats, opts: opts, readers: make([]Reader, len(formats))}
+}
+
+// Reader returns the reader of the format of an object whose stored bytes
+// start with raw (see Detect).
+func (d *Detector) Reader(raw []byte) Reader {
+	f := d.Detect(raw)
+	if d.readers[f] == nil {
+		d.readers[f] = d.formats[f].New(d.opts)
+	}
+	return d.readers[f]
 }
 
 // Detect returns the index of the format of an object whose stored bytes
@@ -91,9 +105,6 @@ func (d *Detector) Detect(raw []byte) int {
 	}
 	return len(d.formats) - 1
 }
-
-// Formats returns the formats the detector chooses from.
-func (d *Detector) Formats() []Format { return d.formats }
 
 // gunzipHead decompresses the start of raw, as far as it goes.
 func (d *Detector) gunzipHead(raw []byte) []byte {

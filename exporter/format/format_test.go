@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/flowlog/flowlog/parser"
 )
 
 func gz(s string) []byte {
@@ -16,7 +18,7 @@ func gz(s string) []byte {
 }
 
 func TestDetect(t *testing.T) {
-	d := NewDetector(nil)
+	d := NewDetector(nil, parser.Options{})
 	for name, c := range map[string]struct {
 		raw  []byte
 		want string
@@ -32,7 +34,7 @@ func TestDetect(t *testing.T) {
 		"v2 starting [":   {[]byte("[1,2]"), "v2"},
 		"truncated ibmgz": {gz(`{"flow_logs":[`)[:20], "ibm-json"},
 	} {
-		if got := d.Formats()[d.Detect(c.raw)].Name; got != c.want {
+		if got := d.formats[d.Detect(c.raw)].Name; got != c.want {
 			t.Errorf("%s: %s, want %s", name, got, c.want)
 		}
 	}

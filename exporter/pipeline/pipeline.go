@@ -282,18 +282,16 @@ func (p *Pipeline) finish(t *task, err error) {
 
 // worker holds what reading one object at a time needs.
 type worker struct {
-	p       *Pipeline
-	raw     *bufio.Reader
-	detect  *format.Detector
-	readers []format.Reader // by format, made on first use
-	fill    *enrich.Filler
-	batch   *sink.Batch
-	ws      []sink.Writer
+	p      *Pipeline
+	raw    *bufio.Reader
+	detect *format.Detector
+	fill   *enrich.Filler
+	batch  *sink.Batch
+	ws     []sink.Writer
 }
 
 func (p *Pipeline) newWorker() *worker {
-	d := format.NewDetector(nil)
-	return &worker{p: p, raw: bufio.NewReaderSize(nil, 64<<10), detect: d, readers: make([]format.Reader, len(d.Formats())),
+	return &worker{p: p, raw: bufio.NewReaderSize(nil, 64<<10), detect: format.NewDetector(nil, p.cfg.Parser),
 		fill: p.enrich.NewFiller(), batch: sink.NewBatch(p.enc)}
 }
 
@@ -308,11 +306,7 @@ func (w *worker) read(ctx context.Context, t *task) error {
 	defer body.Close()
 	w.raw.Reset(body)
 	head, _ := w.raw.Peek(4 << 10) // a short or failing object shows its error on the reads below
-	f := w.detect.Detect(head)
-	if w.readers[f] == nil {
-		w.readers[f] = w.detect.Formats()[f].New(p.cfg.Parser)
-	}
-	rd := w.readers[f]
+	rd := w.detect.Reader(head)
 	name := t.so.String()
 	rd.Reset(w.raw, name)
 	for _, s := range p.deps.Sinks {

@@ -99,18 +99,17 @@ func (p *Pipeline) Deliver(ctx context.Context, todo []source.Object, done int, 
 	work := make(chan *task)
 	var wg sync.WaitGroup
 	p.startWorkers(ctx, work, &wg)
-	for {
+	for dispatching := true; dispatching; {
 		mu.Lock()
-		if remaining == 0 {
-			mu.Unlock()
-			break
-		}
-		var next *task
+		left, next := remaining, (*task)(nil)
 		if len(ready) > 0 {
 			next = ready[0]
 		}
 		mu.Unlock()
-		var out chan<- *task
+		if left == 0 {
+			break
+		}
+		var out chan<- *task // nil, so never ready, while nothing is
 		if next != nil {
 			out = work
 		}
@@ -119,12 +118,10 @@ func (p *Pipeline) Deliver(ctx context.Context, todo []source.Object, done int, 
 			mu.Lock()
 			ready = ready[1:]
 			mu.Unlock()
-			continue
 		case <-notify:
-			continue
 		case <-ctx.Done():
+			dispatching = false
 		}
-		break
 	}
 	close(work)
 	wg.Wait()
@@ -182,6 +179,11 @@ func (p *Pipeline) count(st *Stats, res Result, t *task) {
 	st.Records += res.Records
 	st.RejectedLines += res.RejectedLines
 	st.SinkRejected += res.SinkRejected
+	p.logDone(t, res)
+}
+
+// logDone is the debug line of an object done.
+func (p *Pipeline) logDone(t *task, res Result) {
 	p.log.Debug("object delivered", "object", t.so.String(), "outcome", res.Outcome.String(), "records", res.Records,
 		"rejected_lines", res.RejectedLines, "sink_rejected", res.SinkRejected, "took", res.Took.Round(time.Millisecond))
 }
@@ -235,8 +237,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 					p.log.Warn("object not delivered; tried again at the next listing", "object", t.so.String(), "err", res.Err)
 				}
 			default:
-				p.log.Debug("object delivered", "object", t.so.String(), "outcome", res.Outcome.String(), "records", res.Records,
-					"rejected_lines", res.RejectedLines, "sink_rejected", res.SinkRejected, "took", res.Took.Round(time.Millisecond))
+				p.logDone(t, res)
 			}
 		}
 	}
@@ -248,7 +249,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	report := time.NewTicker(time.Minute)
 	defer report.Stop()
 	var quiet string // the last "nothing to do" message, said once
-	for {
+	// Every wait below also logs the minute's summary when it is due.
+	running := true
+	for running {
 		todo, msg := p.poll(ctx, func(key string) bool {
 			mu.Lock()
 			defer mu.Unlock()
@@ -258,40 +261,39 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.log.Info(msg)
 		}
 		quiet = msg
-	send:
 		for _, o := range todo {
 			t := &task{obj: o, attempt: 1}
 			t.final = final(t)
 			mu.Lock()
 			inflight[o.Key] = true
 			mu.Unlock()
-			for {
+			for sent := false; running && !sent; {
 				select {
 				case work <- t:
-					continue send
+					sent = true
 				case <-report.C:
 					p.report(&mu, &sum)
 				case <-ctx.Done():
-					break send
+					running = false
 				}
+			}
+			if !running {
+				break
 			}
 		}
 		if err := p.deps.Checkpoint.Flush(); err != nil {
 			p.log.Error("checkpoint not written", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-		case <-poll.C:
-			continue
-		case <-report.C:
-			p.report(&mu, &sum)
+		for polled := false; running && !polled; {
 			select {
-			case <-ctx.Done():
 			case <-poll.C:
-				continue
+				polled = true
+			case <-report.C:
+				p.report(&mu, &sum)
+			case <-ctx.Done():
+				running = false
 			}
 		}
-		break
 	}
 	close(work)
 	wg.Wait()

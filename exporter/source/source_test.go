@@ -94,12 +94,15 @@ func TestFolderVersion(t *testing.T) {
 // one source.
 func TestFolderNames(t *testing.T) {
 	dir := t.TempDir()
-	os.Symlink(dir, filepath.Join(t.TempDir(), "link"))
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
 	wd, _ := os.Getwd()
 	defer os.Chdir(wd)
 	os.Chdir(filepath.Dir(dir))
 	var names []string
-	for _, d := range []string{dir, filepath.Base(dir), dir + "/", "./" + filepath.Base(dir) + "/../" + filepath.Base(dir)} {
+	for _, d := range []string{dir, filepath.Base(dir), dir + "/", "./" + filepath.Base(dir) + "/../" + filepath.Base(dir), link} {
 		f, err := NewFolder(d)
 		if err != nil {
 			t.Fatal(err)

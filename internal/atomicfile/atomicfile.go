@@ -87,6 +87,17 @@ func Write(path string, perm fs.FileMode, write func(io.Writer) error) error {
 	return f.Commit()
 }
 
+// CheckWritable tells whether path can be written: it creates the
+// temporary file a write would, and removes it.
+func CheckWritable(path string) error {
+	f, err := Create(path, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Abort()
+	return nil
+}
+
 // IsTemp reports whether a file name is a temporary file of this package.
 func IsTemp(name string) bool {
 	return strings.HasPrefix(name, ".") && strings.Contains(name, TempMarker)

@@ -91,11 +91,9 @@ func (s *Sink) Path(o *sink.Object) string { return filepath.Join(s.dir, o.RelPa
 
 // Check tells whether the folder can be written.
 func (s *Sink) Check(context.Context) error {
-	f, err := atomicfile.Create(filepath.Join(s.dir, "check"), 0o666)
-	if err != nil {
+	if err := atomicfile.CheckWritable(filepath.Join(s.dir, "check")); err != nil {
 		return fmt.Errorf("file sink %s: %w", s.dir, err)
 	}
-	f.Abort()
 	return nil
 }
 
