@@ -188,40 +188,30 @@ func (s *SourceConfig) Name() string {
 // overlapping refuses two sources that can list the same object: each
 // would deliver it under its own name, twice.
 func overlapping(srcs []SourceConfig) error {
-	type place struct{ bucket, prefix string }
+	// A place is a bucket prefix ("" the whole bucket) or a folder (bucket "").
+	type place struct {
+		src            int
+		bucket, prefix string
+	}
 	var places []place
-	var owner []int
 	for i := range srcs {
 		loc, err := objstore.ParseLocation(srcs[i].URL)
-		if err != nil {
-			continue
-		}
-		if !loc.IsS3() {
-			places = append(places, place{"", srcs[i].Name()})
-			owner = append(owner, i)
-			continue
-		}
-		for _, p := range source.CanonicalPrefixes(append([]string{loc.Prefix}, srcs[i].Prefixes...)) {
-			places = append(places, place{loc.Bucket, p})
-			owner = append(owner, i)
+		switch {
+		case err != nil:
+		case !loc.IsS3():
+			places = append(places, place{i, "", srcs[i].Name()})
+		default:
+			for _, p := range source.CanonicalPrefixes(append([]string{loc.Prefix}, srcs[i].Prefixes...)) {
+				places = append(places, place{i, loc.Bucket, p})
+			}
 		}
 	}
-	within := func(a, b string, sep string) bool {
-		return a == b || b == "" || strings.HasPrefix(a, b+sep)
-	}
-	for i := range places {
-		for j := range places {
-			a, b := places[i], places[j]
-			if owner[i] >= owner[j] || a.bucket != b.bucket {
-				continue
-			}
-			sep := "/"
-			if a.bucket == "" {
-				sep = string(filepath.Separator)
-			}
-			if within(a.prefix, b.prefix, sep) || within(b.prefix, a.prefix, sep) {
+	within := func(a, b string) bool { return a == b || b == "" || strings.HasPrefix(a, b+"/") }
+	for i, a := range places {
+		for _, b := range places[i+1:] {
+			if a.src != b.src && a.bucket == b.bucket && (within(a.prefix, b.prefix) || within(b.prefix, a.prefix)) {
 				return fmt.Errorf("sources: %s and %s overlap: objects in both would be delivered twice; list each place once",
-					srcs[owner[i]].Name(), srcs[owner[j]].Name())
+					srcs[a.src].Name(), srcs[b.src].Name())
 			}
 		}
 	}
