@@ -14,13 +14,17 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 # (CI) reuse them: $(TOOLS_DIR)/minio-<version>.
 TOOLS_DIR  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flowlog/bin
 MINIO_BIN  ?= $(TOOLS_DIR)/minio-$(MINIO_VERSION)
+# The ClickHouse tests run the real ClickHouse engine: chDB's libchdb.so, from
+# npm, behind internal/testserver/chserver.
+CHDB_VERSION := 26.7.3-stable.1
+CHDB_LIB   ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flowlog/chdb-$(CHDB_VERSION)/libchdb.so
 APT_TOOLS  := tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 softflowd:softflowd bc:bc
 # As root every integration test can run (and test-deps installs what they
 # need), so a missing tool fails the run instead of skipping tests.
 FLOWLOG_REQUIRE_TOOLS ?= $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 # Tests never reach the cloud metadata address.
 AWS_EC2_METADATA_DISABLED := true
-export MINIO_BIN FLOWLOG_REQUIRE_TOOLS AWS_EC2_METADATA_DISABLED
+export MINIO_BIN CHDB_LIB FLOWLOG_REQUIRE_TOOLS AWS_EC2_METADATA_DISABLED
 
 .DEFAULT_GOAL := help
 .PHONY: help build test test-deps tidy bench bench-collect fuzz lint demo clean
@@ -37,7 +41,7 @@ test: test-deps lint tidy ## lint, check go.mod, run every test with the race de
 tidy: ## fail when go.mod or go.sum are not tidy
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
 
-test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, MinIO
+test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, MinIO, chDB
 	@missing=; for t in $(APT_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -50,6 +54,14 @@ test-deps: ## install what the integration tests use: tshark, tcpdump, nftables,
 	  echo "building MinIO $(MINIO_VERSION) into $(TOOLS_DIR) (about 5 minutes, once)"; \
 	  mkdir -p "$(TOOLS_DIR)" && tmp=$$(mktemp -d) && \
 	  GOBIN=$$tmp $(GO) install github.com/minio/minio@$(MINIO_VERSION) && mv $$tmp/minio "$(MINIO_BIN)" && rmdir $$tmp; \
+	fi
+	@if [ ! -f "$(CHDB_LIB)" ] && ! command -v npm >/dev/null; then \
+	  echo "not installed: chDB (it comes from npm, which is missing; the ClickHouse tests will skip)"; \
+	elif [ ! -f "$(CHDB_LIB)" ]; then \
+	  echo "fetching chDB $(CHDB_VERSION) (the ClickHouse engine, 180 MB) into $(dir $(CHDB_LIB)) (once)"; \
+	  tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent @chdb/lib-linux-x64-gnu@$(CHDB_VERSION) >/dev/null && \
+	    tar -xzf chdb-lib-linux-x64-gnu-$(CHDB_VERSION).tgz package/libchdb.so) && \
+	  mkdir -p "$(dir $(CHDB_LIB))" && mv $$tmp/package/libchdb.so "$(CHDB_LIB)" && rm -rf $$tmp; \
 	fi
 
 bench: ## run the benchmarks (compare runs with benchstat)
