@@ -282,6 +282,9 @@ func (c *Config) Open(ctx context.Context, deps sink.Deps) (p Parts, err error) 
 			return p, err
 		}
 	}
+	if deps.Enrich == nil {
+		deps.Enrich = &c.Enrich
+	}
 	for i, s := range c.Sinks {
 		sk, err := s.Open(deps)
 		if err != nil {

@@ -239,4 +239,8 @@ type Deps struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Stdout     io.Writer // where the stdout sink writes
+	// Enrich is the enrichment the records arrive with: sinks with a
+	// schema (ClickHouse) have a column for each value it fills. Nil means
+	// enrich.DefaultConfig.
+	Enrich *enrich.Config
 }

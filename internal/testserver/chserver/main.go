@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -48,7 +49,15 @@ func main() {
 	if err != nil {
 		log.Fatalf("chserver: %v", err)
 	}
-	s := &server{eng: eng, user: *user, password: *password}
+	s := &server{eng: eng, user: *user, password: *password, tmp: filepath.Join(*dataDir, "chserver-tmp")}
+	if err := os.MkdirAll(s.tmp, 0o700); err != nil {
+		log.Fatalf("chserver: %v", err)
+	}
+	// An insert's data arrives inline after its query: the whole of it
+	// must fit the query size limit.
+	if _, err := eng.query([]byte("SET max_query_size = 1073741824"), "TabSeparated"); err != nil {
+		log.Fatalf("chserver: %v", err)
+	}
 	if err := s.loadHello(); err != nil {
 		log.Fatalf("chserver: %v", err)
 	}
@@ -73,6 +82,7 @@ func main() {
 
 type server struct {
 	eng            *engine
+	tmp            string // insert data files
 	user, password string
 	hello          []byte // the answer to clickhouse-go's first query
 }
@@ -153,9 +163,29 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := data
-	if uq := params.Get("query"); uq != "" {
-		// As the real server: the URL's query, then the body (an insert's data).
-		q = append([]byte(uq+"\n"), data...)
+	if uq := params.Get("query"); uq != "" && len(data) > 0 {
+		// An insert's data. The engine reads inline data only up to the
+		// first line end, so the data goes through a file.
+		f, err := os.CreateTemp(s.tmp, "insert-*.bin")
+		if err == nil {
+			_, err = f.Write(data)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			defer os.Remove(f.Name())
+		}
+		if err != nil {
+			fail(w, http.StatusInternalServerError, "Code: 1. DB::Exception: test server: "+err.Error()+". (CANNOT_WRITE_TO_FILE_DESCRIPTOR)")
+			return
+		}
+		iq, ok := fromInfile(uq, f.Name())
+		if !ok {
+			fail(w, http.StatusBadRequest, "Code: 62. DB::Exception: test server: data comes only with INSERT INTO table [(columns)] … FORMAT. (SYNTAX_ERROR)")
+			return
+		}
+		q = []byte(iq)
+	} else if uq != "" {
+		q = []byte(uq)
 	}
 	if strings.TrimSpace(string(q)) == helloQuery {
 		w.Write(s.hello)
@@ -212,4 +242,16 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
 	w.WriteHeader(status)
 	io.Copy(w, bytes.NewReader([]byte(strings.TrimSpace(msg)+"\n")))
+}
+
+var insertRe = regexp.MustCompile(`(?is)^\s*INSERT\s+INTO\s+(?:TABLE\s+)?[A-Za-z0-9_.` + "`" + `]+\s*(\([^)]*\))?`)
+
+// fromInfile turns "INSERT INTO t (cols) [SETTINGS …] FORMAT f" into the
+// same insert reading its data from path.
+func fromInfile(q, path string) (string, bool) {
+	loc := insertRe.FindStringIndex(q)
+	if loc == nil {
+		return "", false
+	}
+	return q[:loc[1]] + " FROM INFILE '" + path + "'" + q[loc[1]:], true
 }

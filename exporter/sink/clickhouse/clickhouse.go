@@ -1,0 +1,540 @@
+// Package clickhouse is the ClickHouse sink: records go into a flows table
+// as columns, rollups per minute and per hour follow through materialized
+// views, and the schema is created and migrated from the configuration.
+//
+// Records of many objects are gathered into one insert (ClickHouse wants
+// few large inserts), so an object's rows may share an insert with others
+// and a redelivered object comes back in other company. Exactly once rests
+// on two things:
+//
+//   - Before each insert the sink asks the flows table which of the
+//     insert's record ids it already holds (the rows of the same objects,
+//     found through the object_key index) and leaves those out. A record a
+//     crashed exporter inserted is therefore not inserted again, and the
+//     rollups, fed only by what is inserted, do not count it twice.
+//   - Each insert carries an insert_deduplication_token computed from the
+//     objects and row counts it holds, and the tables keep the last 1000
+//     tokens (non_replicated_deduplication_window; replicated tables have
+//     their own window), with deduplicate_blocks_in_dependent_materialized_views
+//     so the rollups drop a repeated block too. An insert retried after a
+//     timeout whose first try did land (or is still landing) is dropped by
+//     the server.
+//
+// An object is acknowledged once the insert holding its last rows
+// succeeded.
+package clickhouse
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlog/flowlog/exporter/enrich"
+	"github.com/flowlog/flowlog/exporter/sink"
+)
+
+// Sink inserts records into ClickHouse.
+type Sink struct {
+	cfg    Config
+	schema *Schema
+	conn   driver.Conn
+	log    *slog.Logger
+	name   string
+	m      metrics
+
+	insertSQL string
+	types     []clickhouse.ColumnNameAndType
+
+	mu      sync.Mutex
+	pending []*writer // ended objects waiting for their insert
+	rows    int       // rows in pending
+	oldest  time.Time // when the oldest pending object ended
+	closing bool
+	kick    chan struct{}
+	free    []*writer // emptied writers, kept for their buffers
+
+	ready   bool // the schema is in place (flusher only)
+	lastErr error
+
+	health sync.Mutex // guards up
+	up     error
+
+	ctx    context.Context // the flusher's; ended by Close
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns the sink of cfg. It does not reach the server: the schema is
+// checked and migrated before the first insert, and a server that is down
+// only delays the inserts (Check reaches it at once).
+func New(cfg Config, deps sink.Deps) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	en := deps.Enrich
+	if en == nil {
+		d := enrich.DefaultConfig()
+		en = &d
+	}
+	opts, err := options(cfg)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: %w", err)
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{cfg: cfg, schema: NewSchema(cfg, en), conn: conn, kick: make(chan struct{}, 1), done: make(chan struct{}),
+		name: "clickhouse " + cfg.addresses()[0] + "/" + cfg.Database}
+	s.log = log.With("component", "sink", "sink", s.name)
+	s.m = newMetrics(deps.Registerer, s.name)
+	var names []string
+	for _, c := range s.schema.cols {
+		names = append(names, c.name)
+		s.types = append(s.types, clickhouse.ColumnNameAndType{Name: c.name, Type: c.wire()})
+	}
+	s.insertSQL = fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, s.schema.Flows.Name, strings.Join(names, ", "))
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	go s.flusher()
+	return s, nil
+}
+
+func options(cfg Config) (*clickhouse.Options, error) {
+	o := &clickhouse.Options{Addr: cfg.addresses(), Protocol: clickhouse.Native,
+		Auth:        clickhouse.Auth{Database: cfg.Database, Username: cfg.User, Password: string(cfg.Password)},
+		DialTimeout: 10 * time.Second, ReadTimeout: cfg.Timeout, MaxOpenConns: 4, MaxIdleConns: 2,
+		ConnMaxLifetime: 10 * time.Minute}
+	if cfg.Protocol == "http" {
+		o.Protocol = clickhouse.HTTP
+	}
+	switch cfg.Compression {
+	case "", "lz4":
+		if cfg.Protocol == "native" {
+			o.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+		}
+	case "zstd":
+		o.Compression = &clickhouse.Compression{Method: clickhouse.CompressionZSTD}
+	case "gzip":
+		o.Compression = &clickhouse.Compression{Method: clickhouse.CompressionGZIP}
+	}
+	if cfg.TLS.Enabled {
+		t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLS.ServerName, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify}
+		if cfg.TLS.CAFile != "" {
+			pem, err := os.ReadFile(cfg.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("tls.ca_file: %w", err)
+			}
+			t.RootCAs = x509.NewCertPool()
+			if !t.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", cfg.TLS.CAFile)
+			}
+		}
+		if cfg.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("tls.cert_file: %w", err)
+			}
+			t.Certificates = []tls.Certificate{cert}
+		}
+		o.TLS = t
+	}
+	return o, nil
+}
+
+// Name says where the sink inserts, never with a password.
+func (s *Sink) Name() string { return s.name }
+
+// Schema returns the schema the sink keeps.
+func (s *Sink) Schema() *Schema { return s.schema }
+
+// Open starts an object.
+func (s *Sink) Open(_ context.Context, o *sink.Object) (sink.Writer, error) {
+	s.mu.Lock()
+	var w *writer
+	if n := len(s.free); n > 0 {
+		w, s.free = s.free[n-1], s.free[:n-1]
+	}
+	s.mu.Unlock()
+	if w == nil {
+		w = &writer{s: s}
+		for _, c := range s.schema.cols {
+			w.bufs = append(w.bufs, c.buf())
+		}
+		w.line = slices.IndexFunc(s.schema.cols, func(c column) bool { return c.name == "line" })
+		w.end = slices.IndexFunc(s.schema.cols, func(c column) bool { return c.name == "flow_end" })
+		w.id = slices.IndexFunc(s.schema.cols, func(c column) bool { return c.name == "event_id" })
+	}
+	w.reset(o)
+	return w, nil
+}
+
+// writer gathers the rows of one object in column buffers.
+type writer struct {
+	s              *Sink
+	o              *sink.Object
+	bufs           []buffer
+	rows           int
+	ack            func(sink.Result)
+	line, end, id  int // buffers of the line, flow_end and event_id columns
+	keep           []bool
+	kept           int
+	minEnd, maxEnd int64
+}
+
+func (w *writer) reset(o *sink.Object) {
+	w.o, w.rows, w.ack, w.keep, w.kept = o, 0, nil, w.keep[:0], 0
+	w.minEnd, w.maxEnd = 0, 0
+	for _, b := range w.bufs {
+		b.reset(o)
+	}
+}
+
+// Write adds the batch's records to the object's columns.
+func (w *writer) Write(ctx context.Context, b *sink.Batch) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i := range b.Records {
+		r := &b.Records[i]
+		for _, buf := range w.bufs {
+			buf.add(r)
+		}
+		if w.rows == 0 || r.End < w.minEnd {
+			w.minEnd = r.End
+		}
+		if w.rows == 0 || r.End > w.maxEnd {
+			w.maxEnd = r.End
+		}
+		w.rows++
+	}
+	return nil
+}
+
+// End queues the object for the next insert.
+func (w *writer) End(ack func(sink.Result)) {
+	w.ack = ack
+	s := w.s
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ack(sink.Result{Err: errors.New("clickhouse sink closed")})
+		return
+	}
+	if len(s.pending) == 0 {
+		s.oldest = time.Now()
+	}
+	s.pending = append(s.pending, w)
+	s.rows += w.rows
+	full := s.rows >= s.cfg.BatchRows
+	s.m.pending.Set(float64(s.rows))
+	s.mu.Unlock()
+	if full {
+		s.wake()
+	}
+}
+
+// Abort drops the object's rows: nothing of it was sent.
+func (w *writer) Abort() { w.s.release(w) }
+
+func (s *Sink) release(w *writer) {
+	w.reset(nil)
+	s.mu.Lock()
+	if len(s.free) < 64 {
+		s.free = append(s.free, w)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Sink) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// flusher inserts the pending objects when they fill an insert, when the
+// oldest has waited flush_interval, and at Close.
+func (s *Sink) flusher() {
+	defer close(s.done)
+	t := time.NewTimer(s.cfg.Flush)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		closing := s.closing
+		var group []*writer
+		rows := 0
+		if s.rows >= s.cfg.BatchRows || (len(s.pending) > 0 && (closing || time.Since(s.oldest) >= s.cfg.Flush)) {
+			// Whole objects, up to batch_rows (at least one object).
+			n := 0
+			for n < len(s.pending) && (n == 0 || rows+s.pending[n].rows <= s.cfg.BatchRows) {
+				rows += s.pending[n].rows
+				n++
+			}
+			group = slices.Clone(s.pending[:n])
+			s.pending = slices.Delete(s.pending, 0, n)
+			s.rows -= rows
+			s.oldest = time.Now()
+		}
+		wait := s.cfg.Flush
+		if len(s.pending) > 0 {
+			wait = max(0, s.cfg.Flush-time.Since(s.oldest))
+		}
+		s.m.pending.Set(float64(s.rows))
+		s.mu.Unlock()
+		if group != nil {
+			s.deliver(group)
+			continue
+		}
+		if closing {
+			return
+		}
+		t.Reset(wait)
+		select {
+		case <-s.kick:
+		case <-t.C:
+		case <-s.ctx.Done():
+		}
+		if s.ctx.Err() != nil {
+			s.failPending(s.ctx.Err())
+			return
+		}
+	}
+}
+
+// failPending acknowledges every pending object as failed.
+func (s *Sink) failPending(err error) {
+	s.mu.Lock()
+	group := s.pending
+	s.pending, s.rows = nil, 0
+	s.mu.Unlock()
+	for _, w := range group {
+		s.finish(w, sink.Result{Err: err})
+	}
+}
+
+func (s *Sink) finish(w *writer, r sink.Result) {
+	ack := w.ack
+	s.release(w)
+	ack(r)
+}
+
+// Close inserts what is pending and stops; objects still pending when ctx
+// ends are acknowledged as failed.
+func (s *Sink) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.wake()
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.cancel()
+		<-s.done
+	}
+	s.cancel()
+	return s.conn.Close()
+}
+
+// Ready reports whether the last insert or schema check reached the server.
+func (s *Sink) Ready() error {
+	s.health.Lock()
+	defer s.health.Unlock()
+	return s.up
+}
+
+func (s *Sink) setUp(err error) {
+	s.health.Lock()
+	s.up = err
+	s.health.Unlock()
+	if err == nil {
+		s.m.up.Set(1)
+	} else {
+		s.m.up.Set(0)
+	}
+}
+
+// token is the insert's deduplication token: the same objects with the
+// same rows kept give the same token on every try.
+func token(group []*writer) string {
+	h := sha256.New()
+	for _, w := range group {
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%d\x00", w.o.Bucket, w.o.Key, w.o.ETag, w.rows, w.kept)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// quote makes s a ClickHouse string literal.
+func quote(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\'' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, "\\x%02x", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+var _ sink.Checker = (*Sink)(nil)
+
+// Check reaches the server and reports what a migration would change, or
+// why it cannot be made.
+func (s *Sink) Check(ctx context.Context) error {
+	steps, err := s.PlanMigration(ctx)
+	if err != nil {
+		return err
+	}
+	if len(steps) == 0 {
+		s.log.Info("schema up to date", "database", s.cfg.Database)
+		return nil
+	}
+	for _, st := range steps {
+		if st.Why != "" {
+			s.log.Info("migration would change", "what", st.Why)
+		}
+	}
+	if !s.cfg.Setup {
+		return fmt.Errorf("the schema needs %d changes and setup is off: run 'flowlog setup clickhouse'", len(steps))
+	}
+	return nil
+}
+
+// PlanMigration reads the server's state and returns the statements that
+// would bring it to the schema.
+func (s *Sink) PlanMigration(ctx context.Context) ([]Step, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	st, err := ReadState(ctx, s.conn, s.cfg.Database)
+	if err != nil {
+		return nil, describe(err)
+	}
+	return s.schema.Plan(st)
+}
+
+// Migrate applies the plan. Statements are idempotent: two exporters
+// migrating at once end in the same schema.
+func (s *Sink) Migrate(ctx context.Context) ([]Step, error) {
+	steps, err := s.PlanMigration(ctx)
+	if err != nil {
+		return steps, err
+	}
+	for _, st := range steps {
+		qctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		err := s.conn.Exec(qctx, st.SQL)
+		cancel()
+		if err != nil {
+			return steps, fmt.Errorf("migrate (%s): %w", firstLine(st.SQL), describe(err))
+		}
+		if st.Why != "" {
+			s.log.Info("schema migrated", "what", st.Why)
+		}
+	}
+	return steps, nil
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// Sentinel classes of errors.
+var (
+	// ErrPermanent is an error retrying does not cure: wrong credentials,
+	// a schema that does not fit.
+	ErrPermanent = errors.New("not retried")
+	// errData is the server refusing rows.
+	errData = errors.New("rows refused")
+)
+
+// classify says what an insert error means.
+func classify(err error) error {
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) {
+		return err // transport: retried
+	}
+	switch ex.Code {
+	case 516, 192, 193, 194, 497, 291: // authentication, access
+		return fmt.Errorf("%w: %w", ErrPermanent, describe(err))
+	case 16, 47, 53, 44, 10: // the table's columns do not fit
+		return fmt.Errorf("%w: %w", ErrPermanent, describe(err))
+	case 469, 6, 27, 70, 69, 131, 72: // the server refuses rows
+		return fmt.Errorf("%w: %w", errData, describe(err))
+	}
+	return describe(err)
+}
+
+// describe makes a server error say what to do about the common ones.
+func describe(err error) error {
+	var ex *clickhouse.Exception
+	if !errors.As(err, &ex) {
+		return err
+	}
+	switch ex.Code {
+	case 516, 192, 193, 194:
+		return fmt.Errorf("authentication failed (check user and password): %w", err)
+	case 497:
+		return fmt.Errorf("access denied (the user needs CREATE, ALTER, INSERT and SELECT on the database): %w", err)
+	case 252:
+		return fmt.Errorf("too many parts: the server cannot merge as fast as it gets inserts (raise batch_rows or flush_interval): %w", err)
+	}
+	return err
+}
+
+type metrics struct {
+	inserts    *prometheus.CounterVec
+	rows       prometheus.Counter
+	duplicates prometheus.Counter
+	seconds    prometheus.Histogram
+	pending    prometheus.Gauge
+	up         prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer, name string) metrics {
+	l := prometheus.Labels{"sink": name}
+	m := metrics{
+		inserts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlog_clickhouse_inserts_total",
+			Help: "Inserts into the flows table, by result (ok, retried, failed).", ConstLabels: l}, []string{"result"}),
+		rows: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlog_clickhouse_rows_inserted_total",
+			Help: "Rows inserted into the flows table.", ConstLabels: l}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlog_clickhouse_rows_duplicate_total",
+			Help: "Rows left out because the flows table already held them (redelivered objects).", ConstLabels: l}),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowlog_clickhouse_insert_seconds",
+			Help: "Time an insert took, its duplicate check included.", ConstLabels: l, Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowlog_clickhouse_pending_rows",
+			Help: "Rows of ended objects waiting for their insert.", ConstLabels: l}),
+		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowlog_clickhouse_up",
+			Help: "1 when the last insert or schema check reached the server.", ConstLabels: l}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.inserts, m.rows, m.duplicates, m.seconds, m.pending, m.up} {
+			reg.MustRegister(c)
+		}
+	}
+	return m
+}

@@ -1,0 +1,288 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/flowlog/flowlog/exporter/sink"
+)
+
+// part is the rows of one object that go into an insert.
+type part struct {
+	w    *writer
+	keep []bool // nil: every row
+	n    int    // rows kept
+}
+
+// deliver inserts a group of objects, retrying what can be retried for
+// retry_for, and acknowledges each object.
+func (s *Sink) deliver(group []*writer) {
+	deadline := time.Now().Add(s.cfg.RetryFor)
+	backoff := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := s.insertGroup(group)
+		s.m.seconds.Observe(time.Since(start).Seconds())
+		switch {
+		case err == nil:
+			s.m.inserts.WithLabelValues("ok").Inc()
+			s.setUp(nil)
+			if s.lastErr != nil {
+				s.log.Info("inserting again", "after", s.lastErr)
+				s.lastErr = nil
+			}
+			for _, w := range group {
+				s.finish(w, sink.Result{Duplicates: w.rows - w.kept})
+			}
+			return
+		case errors.Is(err, errData):
+			s.setUp(nil)
+			for _, w := range group {
+				s.isolate(w)
+			}
+			return
+		}
+		s.setUp(err)
+		if errors.Is(err, ErrPermanent) || !time.Now().Before(deadline) || s.ctx.Err() != nil {
+			s.m.inserts.WithLabelValues("failed").Inc()
+			s.log.Error("insert failed; its objects will be delivered again", "objects", len(group), "attempts", attempt, "err", err)
+			s.lastErr = err
+			for _, w := range group {
+				s.finish(w, sink.Result{Err: fmt.Errorf("clickhouse: %w", err)})
+			}
+			return
+		}
+		s.m.inserts.WithLabelValues("retried").Inc()
+		if attempt == 1 || attempt%10 == 0 {
+			s.log.Warn("insert failed; retrying", "attempt", attempt, "in", backoff, "err", err)
+		}
+		s.lastErr = err
+		select {
+		case <-time.After(backoff/2 + rand.N(backoff/2)):
+		case <-s.ctx.Done():
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// insertGroup makes sure of the schema, leaves out the rows the table
+// already holds, and inserts the rest in one insert.
+func (s *Sink) insertGroup(group []*writer) error {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
+	defer cancel()
+	if err := s.setup(ctx); err != nil {
+		return err
+	}
+	if err := s.leaveOutExisting(ctx, group); err != nil {
+		return err
+	}
+	parts := make([]part, 0, len(group))
+	for _, w := range group {
+		parts = append(parts, part{w: w, keep: w.keep, n: w.kept})
+	}
+	return s.insert(ctx, parts, "")
+}
+
+// setup checks the schema once, migrating it when setup is on.
+func (s *Sink) setup(ctx context.Context) error {
+	if s.ready {
+		return nil
+	}
+	var steps []Step
+	var err error
+	if s.cfg.Setup {
+		steps, err = s.Migrate(ctx)
+	} else if steps, err = s.PlanMigration(ctx); err == nil && len(steps) > 0 {
+		err = fmt.Errorf("%w: the schema of database %s needs %d changes and setup is off: run 'flowlog setup clickhouse' (first: %s)",
+			ErrPermanent, s.cfg.Database, len(steps), steps[0].Why)
+	}
+	if errors.Is(err, ErrUnsafe) {
+		err = fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	if err != nil {
+		return err
+	}
+	s.ready = true
+	return nil
+}
+
+// leaveOutExisting asks the flows table which rows of the group's objects
+// it holds already and marks them left out (keep). Rows only get there by
+// an earlier delivery of the same object version, so this is what makes a
+// redelivery insert nothing twice.
+func (s *Sink) leaveOutExisting(ctx context.Context, group []*writer) error {
+	var minEnd, maxEnd int64
+	keys := map[string]bool{}
+	buckets := map[string]bool{}
+	for i, w := range group {
+		w.keep, w.kept = w.keep[:0], w.rows
+		if i == 0 || w.minEnd < minEnd {
+			minEnd = w.minEnd
+		}
+		if i == 0 || w.maxEnd > maxEnd {
+			maxEnd = w.maxEnd
+		}
+		keys[w.o.Key] = true
+		buckets[w.o.Bucket] = true
+	}
+	q := fmt.Sprintf("SELECT event_id FROM %s.%s WHERE flow_end >= toDateTime(%d) AND flow_end <= toDateTime(%d) AND bucket IN (%s) AND object_key IN (%s)",
+		s.cfg.Database, s.schema.Flows.Name, max(minEnd, 0), max(maxEnd, 0), quoteAll(buckets), quoteAll(keys))
+	rows, err := s.conn.Query(ctx, q)
+	if err != nil {
+		return classify(fmt.Errorf("look for rows already inserted: %w", err))
+	}
+	defer rows.Close()
+	var have map[string]bool
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("look for rows already inserted: %w", err)
+		}
+		if have == nil {
+			have = map[string]bool{}
+		}
+		have[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return classify(fmt.Errorf("look for rows already inserted: %w", err))
+	}
+	if have == nil {
+		return nil
+	}
+	for _, w := range group {
+		ids := w.bufs[w.id].(*strBuf)
+		for i := 0; i < w.rows; i++ {
+			if have[string(ids.at(i))] {
+				if w.keep == nil || len(w.keep) == 0 {
+					w.keep = make([]bool, w.rows)
+					for j := range w.keep {
+						w.keep[j] = true
+					}
+				}
+				w.keep[i] = false
+				w.kept--
+			}
+		}
+		if w.kept < w.rows {
+			s.m.duplicates.Add(float64(w.rows - w.kept))
+		}
+	}
+	return nil
+}
+
+func quoteAll(set map[string]bool) string {
+	var q []string
+	for k := range set {
+		q = append(q, quote(k))
+	}
+	return strings.Join(q, ", ")
+}
+
+// insert sends the kept rows of parts in one insert. salt tells apart
+// inserts of the same objects that hold different rows (isolating a
+// refused row).
+func (s *Sink) insert(ctx context.Context, parts []part, salt string) error {
+	n := 0
+	var ws []*writer
+	for _, p := range parts {
+		n += p.n
+		ws = append(ws, p.w)
+	}
+	if n == 0 {
+		return nil
+	}
+	tok := token(ws) + salt
+	q := s.insertSQL + " SETTINGS insert_deduplication_token = " + quote(tok) +
+		", deduplicate_blocks_in_dependent_materialized_views = 1"
+	batch, err := s.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(s.types)), q)
+	if err != nil {
+		return s.insertErr(err)
+	}
+	defer batch.Abort()
+	for i := range s.schema.cols {
+		col := batch.Column(i)
+		for _, p := range parts {
+			if p.n == 0 {
+				continue
+			}
+			keep := p.keep
+			if len(keep) == 0 {
+				keep = nil
+			}
+			if err := p.w.bufs[i].appendTo(col, keep); err != nil {
+				return fmt.Errorf("%w: column %s: %w", ErrPermanent, s.schema.cols[i].name, err)
+			}
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return s.insertErr(err)
+	}
+	s.m.rows.Add(float64(n))
+	return nil
+}
+
+// insertErr classifies an insert error; a missing table sends the sink
+// back to its schema check.
+func (s *Sink) insertErr(err error) error {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && (ex.Code == 60 || ex.Code == 81) {
+		s.ready = false
+	}
+	return classify(fmt.Errorf("insert into %s.%s: %w", s.cfg.Database, s.schema.Flows.Name, err))
+}
+
+// isolate inserts one object of a group the server refused, halving the
+// rows it refuses until the refused rows are found; they are rejected for
+// good with the server's words, the rest is inserted.
+func (s *Sink) isolate(w *writer) {
+	base := w.keep
+	if len(base) == 0 {
+		base = nil
+	}
+	var rejects []sink.Reject
+	lines := w.bufs[w.line].(*numBuf[uint32])
+	var try func(lo, hi int) error
+	try = func(lo, hi int) error {
+		keep := make([]bool, w.rows)
+		n := 0
+		for i := lo; i < hi; i++ {
+			if base == nil || base[i] {
+				keep[i] = true
+				n++
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
+		err := s.insert(ctx, []part{{w: w, keep: keep, n: n}}, fmt.Sprintf("-%d-%d", lo, hi))
+		cancel()
+		if !errors.Is(err, errData) {
+			return err
+		}
+		if hi-lo == 1 {
+			rejects = append(rejects, sink.Reject{Line: int(lines.vals[lo]), Reason: err.Error()})
+			return nil
+		}
+		mid := (lo + hi) / 2
+		if err := try(lo, mid); err != nil {
+			return err
+		}
+		return try(mid, hi)
+	}
+	err := try(0, w.rows)
+	if err != nil {
+		s.finish(w, sink.Result{Err: fmt.Errorf("clickhouse: %w", err)})
+		return
+	}
+	if len(rejects) > 0 {
+		s.log.Warn("server refused rows", "object", w.o.String(), "rows", len(rejects), "first", rejects[0].Reason)
+	}
+	s.finish(w, sink.Result{Rejects: rejects, Duplicates: w.rows - w.kept})
+}
