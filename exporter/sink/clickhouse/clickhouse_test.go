@@ -100,8 +100,6 @@ func TestSchemaIntegration(t *testing.T) {
 	}
 }
 
-
-
 func TestConformanceIntegration(t *testing.T) {
 	ch := testserver.StartClickHouse(t)
 	db := testDB(t)

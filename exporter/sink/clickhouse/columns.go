@@ -49,11 +49,11 @@ func num[T uint8 | uint16 | uint32 | uint64 | int64](get func(r *sink.Record) T)
 	return func() buffer { return &numBuf[T]{get: get} }
 }
 
-func (b *numBuf[T]) add(r *sink.Record)                  { b.vals = append(b.vals, b.get(r)) }
+func (b *numBuf[T]) add(r *sink.Record) { b.vals = append(b.vals, b.get(r)) }
 func (b *numBuf[T]) appendTo(c driver.BatchColumn, keep []bool) error {
 	return c.Append(masked(b.vals, keep))
 }
-func (b *numBuf[T]) reset(*sink.Object)                              { b.vals = b.vals[:0] }
+func (b *numBuf[T]) reset(*sink.Object) { b.vals = b.vals[:0] }
 
 type ipBuf struct {
 	get  func(r *sink.Record) netip.Addr
@@ -75,7 +75,7 @@ func (b *ipBuf) add(r *sink.Record) {
 func (b *ipBuf) appendTo(c driver.BatchColumn, keep []bool) error {
 	return c.Append(masked(b.vals, keep))
 }
-func (b *ipBuf) reset(*sink.Object)                              { b.vals = b.vals[:0] }
+func (b *ipBuf) reset(*sink.Object) { b.vals = b.vals[:0] }
 
 // strBuf keeps the text of every row in one byte slice. The []string the
 // client takes is cut from a single string made at send time: one
@@ -129,11 +129,11 @@ func strRef(get func(r *sink.Record) string) func() buffer {
 	return func() buffer { return &strRefBuf{get: get} }
 }
 
-func (b *strRefBuf) add(r *sink.Record)                  { b.vals = append(b.vals, b.get(r)) }
+func (b *strRefBuf) add(r *sink.Record) { b.vals = append(b.vals, b.get(r)) }
 func (b *strRefBuf) appendTo(c driver.BatchColumn, keep []bool) error {
 	return c.Append(masked(b.vals, keep))
 }
-func (b *strRefBuf) reset(*sink.Object)                              { clear(b.vals); b.vals = b.vals[:0] }
+func (b *strRefBuf) reset(*sink.Object) { clear(b.vals); b.vals = b.vals[:0] }
 
 // extraBuf is the Map(String, String) of the fields without a column of
 // their own (the ECS fields of version 7, columns flowlog does not know),
@@ -214,7 +214,7 @@ func perObject(get func(o *sink.Object) string) func() buffer {
 	return func() buffer { return &objBuf{get: get} }
 }
 
-func (b *objBuf) add(*sink.Record)                    { b.vals = append(b.vals, b.val) }
+func (b *objBuf) add(*sink.Record) { b.vals = append(b.vals, b.val) }
 func (b *objBuf) appendTo(c driver.BatchColumn, keep []bool) error {
 	return c.Append(masked(b.vals, keep))
 }

@@ -30,17 +30,17 @@ type Schema struct {
 
 // Table is a table flowlog creates.
 type Table struct {
-	Name     string // the table queries and inserts name (Distributed in cluster mode)
-	Local    string // the MergeTree table (Name outside cluster mode)
-	Columns  []ColumnDef
-	Engine   string
+	Name      string // the table queries and inserts name (Distributed in cluster mode)
+	Local     string // the MergeTree table (Name outside cluster mode)
+	Columns   []ColumnDef
+	Engine    string
 	Partition string
-	OrderBy  []string // sorting key: expressions or columns
-	TTL      string   // "" keeps rows forever
-	TTLDays  int
-	Indexes  []Index
-	Settings string
-	rollup   bool // its ORDER BY may gain the dimensions added later
+	OrderBy   []string // sorting key: expressions or columns
+	TTL       string   // "" keeps rows forever
+	TTLDays   int
+	Indexes   []Index
+	Settings  string
+	rollup    bool // its ORDER BY may gain the dimensions added later
 }
 
 // ColumnDef is a column of a Table.
@@ -66,7 +66,7 @@ func NewSchema(cfg Config, e *enrich.Config) *Schema {
 	}
 	flows := Table{Name: "flows", Local: local("flows"), Engine: s.engine("flows", "MergeTree"),
 		Partition: partition("flow_end", cfg.Retention.Flows),
-		OrderBy:  []string{"toStartOfHour(flow_end)", "account_id", "interface_id", "src_addr", "dst_addr"},
+		OrderBy:   []string{"toStartOfHour(flow_end)", "account_id", "interface_id", "src_addr", "dst_addr"},
 		Indexes: []Index{
 			{"src_addr_idx", "src_addr", "bloom_filter(0.01) GRANULARITY 4"},
 			{"dst_addr_idx", "dst_addr", "bloom_filter(0.01) GRANULARITY 4"},
