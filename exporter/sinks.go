@@ -155,6 +155,9 @@ func SinkFromURL(u string) (SinkConfig, error) {
 	return SinkConfig{}, fmt.Errorf("sink %s: unknown; want %s", shown, sinkURLForms())
 }
 
+// Options returns the sink type's own Config (clickhouse.Config, …).
+func (s SinkConfig) Options() any { return s.cfg }
+
 // String names the sink without secrets.
 func (s SinkConfig) String() string { return s.text }
 

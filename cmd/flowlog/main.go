@@ -92,6 +92,7 @@ and delivers them from buckets to files and SIEMs.
                                          deliver a time range of objects, once
   flowlog parse FILE...                  print records as JSON, ECS or v2
   flowlog gen --out DIR                  write realistic synthetic objects (or --pcap)
+  flowlog setup clickhouse -c FILE       create or migrate the ClickHouse tables (--print: show the DDL)
 
   flowlog version                        version, commit and Go version
 
@@ -111,6 +112,6 @@ letters); 2 usage or configuration error, or work left undone (run again).`,
 		}
 		return usageError("%v", err)
 	})
-	root.AddCommand(newParseCmd(s), newGenCmd(s), newCollectCmd(s), newExportCmd(s), newBackfillCmd(s), newVersionCmd(s))
+	root.AddCommand(newParseCmd(s), newGenCmd(s), newCollectCmd(s), newExportCmd(s), newBackfillCmd(s), newSetupCmd(s), newVersionCmd(s))
 	return root
 }
