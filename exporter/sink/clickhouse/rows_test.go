@@ -1,0 +1,308 @@
+package clickhouse
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/flowlog/flowlog/exporter/ecs"
+	"github.com/flowlog/flowlog/exporter/enrich"
+	"github.com/flowlog/flowlog/exporter/recordid"
+	"github.com/flowlog/flowlog/exporter/sink"
+	"github.com/flowlog/flowlog/exporter/sink/sinktest"
+	"github.com/flowlog/flowlog/internal/gen"
+	"github.com/flowlog/flowlog/internal/testserver"
+	"github.com/flowlog/flowlog/parser"
+)
+
+// fullEnrichment turns every enrichment on, with small GeoIP and ASN
+// databases that know every public address the generator draws.
+func fullEnrichment(t *testing.T) enrich.Config {
+	t.Helper()
+	dir := t.TempDir()
+	city, asn, ifaces := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb"), filepath.Join(dir, "interfaces.csv")
+	country := func(iso, name string) mmdbtype.Map {
+		return mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(iso), "names": mmdbtype.Map{"en": mmdbtype.String(name)}},
+			"city": mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(name + " City")}}}
+	}
+	writeMMDB(t, city, "GeoLite2-City", map[string]mmdbtype.Map{
+		"1.0.0.0/8": country("AU", "Australia"), "2.0.0.0/7": country("FR", "France"), "4.0.0.0/6": country("US", "United States"),
+		"8.0.0.0/5": country("US", "United States"), "16.0.0.0/4": country("US", "United States"), "32.0.0.0/3": country("DE", "Germany"),
+		"64.0.0.0/2": country("GB", "United Kingdom"), "128.0.0.0/2": country("JP", "Japan"), "192.0.0.0/3": country("BR", "Brazil"),
+		"2000::/3": country("NL", "Netherlands"),
+	})
+	as := func(n uint32, org string) mmdbtype.Map {
+		return mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(n), "autonomous_system_organization": mmdbtype.String(org)}
+	}
+	writeMMDB(t, asn, "GeoLite2-ASN", map[string]mmdbtype.Map{
+		"1.0.0.0/8": as(13335, "Cloudflare"), "2.0.0.0/7": as(3215, "Orange"), "4.0.0.0/6": as(3356, "Level3"), "8.0.0.0/5": as(15169, "Google"),
+		"16.0.0.0/4": as(16509, "Amazon"), "32.0.0.0/3": as(3320, "DTAG"), "64.0.0.0/2": as(2856, `British "Telecom"`),
+		"128.0.0.0/2": as(2516, "KDDI"), "192.0.0.0/3": as(28573, "Claro"), "2000::/3": as(1136, "KPN"),
+	})
+	if err := os.WriteFile(ifaces, []byte("id,name,vm,data_center,tags\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := enrich.DefaultConfig()
+	e.LocalNetworks = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"}
+	e.GeoIP = enrich.GeoIP{City: city, ASN: asn}
+	e.Interfaces = ifaces
+	return e
+}
+
+func writeMMDB(t *testing.T, path, dbType string, entries map[string]mmdbtype.Map) {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, v := range entries {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Insert(n, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// objects parses generated objects into batches as the pipeline cuts them,
+// enriched by e.
+func objects(t testing.TB, e enrich.Config, cfg gen.Config, batch int) []*sinktest.Object {
+	t.Helper()
+	g, err := gen.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := enrich.New(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { en.Close() })
+	fill := en.NewFiller()
+	enc, err := ecs.New(ecs.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*sinktest.Object
+	for i := range cfg.Objects {
+		o := &sinktest.Object{Obj: &sink.Object{Source: "s3://flows", Bucket: "flows", Key: "logs/" + g.Key(i),
+			ETag: fmt.Sprintf(`"%d"`, i), Time: time.Now(), Size: 1}}
+		ids := recordid.ForObject(o.Obj.Bucket, o.Obj.Key, o.Obj.ETag)
+		r := parser.NewReader(bytes.NewReader(g.Object(i)), o.Obj.Key, parser.Options{})
+		var b *sink.Batch
+		for {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b == nil || b.Len() == batch {
+				b = sink.NewBatch(enc)
+				b.Reset(o.Obj, len(o.Batches))
+				o.Batches = append(o.Batches, b)
+			}
+			sr := b.Add(rec)
+			sr.Line = r.Line()
+			ids.Append(sr.ID[:0], sr.Line)
+			fill.Fill(&sr.Enrich, &sr.Record)
+			o.IDs = append(o.IDs, string(sr.ID[:]))
+			o.Lines = append(o.Lines, sr.Line)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+func deliverAll(t *testing.T, s sink.Sink, objs []*sinktest.Object) {
+	t.Helper()
+	ctx := context.Background()
+	var acks []<-chan sink.Result
+	for _, o := range objs {
+		acks = append(acks, sinktest.Deliver(t, ctx, s, o))
+	}
+	for i, a := range acks {
+		select {
+		case r := <-a:
+			if r.Status() != sink.Delivered {
+				t.Fatalf("%s: %v (%v)", objs[i].Obj, r.Status(), r.Err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%s: no acknowledgement in 60 s", objs[i].Obj)
+		}
+	}
+}
+
+// TestRowsIntegration reads back every row of generated objects (IPv4 and
+// IPv6, NODATA and SKIPDATA, every enrichment on) and compares it with the
+// parsed record field by field; then the rollups with sums over flows.
+func TestRowsIntegration(t *testing.T) {
+	ch := testserver.StartClickHouse(t)
+	db := testDB(t)
+	e := fullEnrichment(t)
+	cfg := testConfig(ch, db)
+	cfg.BatchRows = 3000 // several inserts, objects shared between them
+	s := newSink(t, cfg, &e)
+	gc := gen.DefaultConfig()
+	gc.Objects, gc.Records = 4, 2500
+	objs := objects(t, e, gc, 1000)
+	deliverAll(t, s, objs)
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]*sink.Record{}
+	keyOf := map[string]string{}
+	var nodata, skipdata, v6 int
+	var sumBytes, sumPackets uint64
+	for _, o := range objs {
+		for _, b := range o.Batches {
+			for i := range b.Records {
+				r := &b.Records[i]
+				want[string(r.ID[:])] = r
+				keyOf[string(r.ID[:])] = o.Obj.Key
+				switch r.LogStatus {
+				case parser.LogStatusNoData:
+					nodata++
+				case parser.LogStatusSkipData:
+					skipdata++
+				}
+				if r.SrcAddr.Is6() {
+					v6++
+				}
+				sumBytes += r.Bytes
+				sumPackets += r.Packets
+			}
+		}
+	}
+	if nodata == 0 || skipdata == 0 || v6 == 0 {
+		t.Fatalf("generated data lacks a case: %d NODATA, %d SKIPDATA, %d IPv6", nodata, skipdata, v6)
+	}
+	c := client(t, ch)
+	ctx := context.Background()
+	rows, err := c.Query(ctx, `SELECT event_id, flow_start, flow_end, version, account_id, interface_id, src_addr, dst_addr,
+		src_port, dst_port, protocol, packets, bytes, action, log_status, direction, community_id, service, src_class, dst_class,
+		src_country, dst_country, src_city, dst_city, src_as, dst_as, src_as_org, dst_as_org, bucket, object_key, line
+		FROM `+db+`.flows`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			id, account, iface, action, status, dir, cid, service, srcClass, dstClass string
+			srcCountry, dstCountry, srcCity, dstCity, srcOrg, dstOrg, bucket, key    string
+			start, end                                                               time.Time
+			version, proto                                                           uint8
+			src, dst                                                                 netip.Addr
+			sport, dport                                                             uint16
+			packets, byts                                                            uint64
+			srcAS, dstAS, line                                                       uint32
+		)
+		if err := rows.Scan(&id, &start, &end, &version, &account, &iface, &src, &dst, &sport, &dport, &proto, &packets, &byts,
+			&action, &status, &dir, &cid, &service, &srcClass, &dstClass, &srcCountry, &dstCountry, &srcCity, &dstCity,
+			&srcAS, &dstAS, &srcOrg, &dstOrg, &bucket, &key, &line); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		r := want[id]
+		if r == nil {
+			t.Fatalf("row with event_id %q that no record has", id)
+		}
+		g := func(x *enrich.Geo) enrich.Geo {
+			if x == nil {
+				return enrich.Geo{}
+			}
+			return *x
+		}
+		sg, dg := g(r.Enrich.Src), g(r.Enrich.Dst)
+		addr := func(a netip.Addr) netip.Addr {
+			if !a.IsValid() {
+				return netip.IPv6Unspecified()
+			}
+			return netip.AddrFrom16(a.As16())
+		}
+		checks := []struct {
+			field     string
+			got, want any
+		}{
+			{"flow_start", start.Unix(), r.Start}, {"flow_end", end.Unix(), r.End}, {"version", version, r.Version},
+			{"account_id", account, string(r.AccountID)}, {"interface_id", iface, string(r.InterfaceID)},
+			{"src_addr", src, addr(r.SrcAddr)}, {"dst_addr", dst, addr(r.DstAddr)}, {"src_port", sport, r.SrcPort},
+			{"dst_port", dport, r.DstPort}, {"protocol", proto, r.Protocol}, {"packets", packets, r.Packets}, {"bytes", byts, r.Bytes},
+			{"action", action, r.Action.String()}, {"log_status", status, r.LogStatus.String()}, {"direction", dir, r.Enrich.Direction},
+			{"community_id", cid, string(r.Enrich.CommunityID())}, {"service", service, r.Enrich.Service},
+			{"src_class", srcClass, r.Enrich.SrcClass}, {"dst_class", dstClass, r.Enrich.DstClass},
+			{"src_country", srcCountry, sg.CountryISOCode}, {"dst_country", dstCountry, dg.CountryISOCode},
+			{"src_city", srcCity, sg.CityName}, {"dst_city", dstCity, dg.CityName}, {"src_as", srcAS, sg.ASNumber}, {"dst_as", dstAS, dg.ASNumber},
+			{"src_as_org", srcOrg, sg.ASOrganization}, {"dst_as_org", dstOrg, dg.ASOrganization},
+			{"bucket", bucket, "flows"}, {"object_key", key, keyOf[id]}, {"line", int(line), r.Line},
+		}
+		for _, ck := range checks {
+			if ck.got != ck.want {
+				t.Fatalf("event_id %s (line %d) %s = %v, want %v", id, r.Line, ck.field, ck.got, ck.want)
+			}
+		}
+		delete(want, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 0 || n != gc.Objects*gc.Records {
+		t.Fatalf("%d rows read, %d records never found; want %d rows", n, len(want), gc.Objects*gc.Records)
+	}
+	var geoRows uint64
+	if err := c.QueryRow(ctx, "SELECT countIf(src_country != '' OR dst_country != '') FROM "+db+".flows").Scan(&geoRows); err != nil || geoRows == 0 {
+		t.Errorf("no row has a country (%v): the GeoIP columns are not filled", err)
+	}
+
+	// The rollups count what flows holds, by every dimension.
+	for _, rollup := range []string{"flows_1m", "flows_1h"} {
+		var b, p, f uint64
+		if err := c.QueryRow(ctx, "SELECT sum(bytes), sum(packets), sum(flows) FROM "+db+"."+rollup).Scan(&b, &p, &f); err != nil {
+			t.Fatal(err)
+		}
+		if b != sumBytes || p != sumPackets || int(f) != gc.Objects*gc.Records {
+			t.Errorf("%s: bytes %d packets %d flows %d; want %d, %d, %d", rollup, b, p, f, sumBytes, sumPackets, gc.Objects*gc.Records)
+		}
+		var diff uint64
+		q := fmt.Sprintf(`SELECT count() FROM (
+			SELECT interface_id, log_status, action, direction, service, src_country, dst_as, sum(bytes) AS b, sum(flows) AS f FROM %[1]s.%[2]s GROUP BY ALL
+		) AS r FULL OUTER JOIN (
+			SELECT interface_id, log_status, action, direction, service, src_country, dst_as, sum(bytes) AS b, count() AS f FROM %[1]s.flows GROUP BY ALL
+		) AS w USING (interface_id, log_status, action, direction, service, src_country, dst_as) WHERE r.b != w.b OR r.f != w.f`, db, rollup)
+		if err := c.QueryRow(ctx, q).Scan(&diff); err != nil {
+			t.Fatal(err)
+		}
+		if diff != 0 {
+			t.Errorf("%s: %d groups differ from the sums over flows", rollup, diff)
+		}
+		var gaps uint64
+		if err := c.QueryRow(ctx, "SELECT sum(flows) FROM "+db+"."+rollup+" WHERE log_status IN ('NODATA', 'SKIPDATA')").Scan(&gaps); err != nil {
+			t.Fatal(err)
+		}
+		if int(gaps) != nodata+skipdata {
+			t.Errorf("%s: %d NODATA/SKIPDATA windows, want %d", rollup, gaps, nodata+skipdata)
+		}
+	}
+}
