@@ -200,6 +200,11 @@ func (s *Sink) insert(ctx context.Context, parts []part, salt string) error {
 	tok := token(ws) + salt
 	q := s.insertSQL + " SETTINGS insert_deduplication_token = " + quote(tok) +
 		", deduplicate_blocks_in_dependent_materialized_views = 1"
+	if s.cfg.Cluster != "" {
+		// The Distributed table answers once the shards have the rows, not
+		// when it has queued them: only then is the object acknowledged.
+		q += ", distributed_foreground_insert = 1"
+	}
 	batch, err := s.conn.PrepareBatch(clickhouse.Context(ctx, clickhouse.WithColumnNamesAndTypes(s.types)), q)
 	if err != nil {
 		return s.insertErr(err)
