@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/flowlog/flowlog/internal/gen"
+	"github.com/flowlog/flowlog/internal/testserver"
+	"github.com/flowlog/flowlog/parser"
+)
+
+// chFixture is a folder of generated objects from the last hours (a
+// retention would drop older rows at once), an exporter configuration that
+// writes them into a database of the test ClickHouse server, and what the
+// records add up to.
+type chFixture struct {
+	ch             *testserver.ClickHouse
+	db, config     string
+	since, until   string
+	records        int
+	bytes, packets uint64
+	conn           driver.Conn
+}
+
+func newCHFixture(t *testing.T, objects, records int, extra string) *chFixture {
+	t.Helper()
+	ch := testserver.StartClickHouse(t)
+	dir := t.TempDir()
+	gc := gen.DefaultConfig()
+	gc.Objects, gc.Records = objects, records
+	gc.Start = time.Now().Add(-time.Duration(objects+6) * gc.Interval).Truncate(gc.Interval)
+	bucket := filepath.Join(dir, "bucket")
+	paths, err := gen.WriteDir(bucket, gc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &chFixture{ch: ch, db: "flows_" + fmt.Sprint(time.Now().UnixNano()%1e9), records: objects * records,
+		since: gc.Start.Format(time.RFC3339), until: gc.Start.Add(time.Duration(objects+1) * gc.Interval).Format(time.RFC3339)}
+	old := time.Now().Add(-time.Minute)
+	for _, p := range paths {
+		os.Chtimes(p, old, old)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := parser.NewReader(bytes.NewReader(data), p, parser.Options{})
+		for {
+			rec, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.bytes += rec.Bytes
+			f.packets += rec.Packets
+		}
+	}
+	f.config = filepath.Join(dir, "exporter.yaml")
+	cfg := fmt.Sprintf(`listen: ""
+checkpoint: %s
+workers: 2
+source:
+  url: %s
+sinks:
+  - type: clickhouse
+    protocol: http
+    compression: gzip
+    addresses: [%s]
+    user: %s
+    password: ${FLOWLOG_TEST_CH_PASSWORD}
+    database: %s
+    timeout: 30s
+%s`, filepath.Join(dir, "cp.json"), bucket, ch.Addr(), ch.User, f.db, extra)
+	if err := os.WriteFile(f.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FLOWLOG_TEST_CH_PASSWORD", ch.Password)
+	f.conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{ch.Addr()}, Protocol: clickhouse.HTTP,
+		Auth: clickhouse.Auth{Username: ch.User, Password: ch.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.conn.Close() })
+	return f
+}
+
+func (f *chFixture) backfill() []string {
+	return []string{"backfill", "-c", f.config, "--since", f.since, "--until", f.until}
+}
+
+// rows returns count() and uniqExact(event_id) of flows, 0 before it exists.
+func (f *chFixture) rows(t *testing.T) (n, distinct uint64) {
+	t.Helper()
+	err := f.conn.QueryRow(context.Background(), "SELECT count(), uniqExact(event_id) FROM "+f.db+".flows").Scan(&n, &distinct)
+	if err != nil && !strings.Contains(err.Error(), "UNKNOWN") && !strings.Contains(err.Error(), "does not exist") {
+		t.Fatal(err)
+	}
+	return n, distinct
+}
+
+// verify checks every record is in flows once and the rollups add up to
+// the records' totals.
+func (f *chFixture) verify(t *testing.T) {
+	t.Helper()
+	n, distinct := f.rows(t)
+	if int(n) != f.records || int(distinct) != f.records {
+		t.Errorf("flows: count() %d, uniqExact(event_id) %d; want %d each", n, distinct, f.records)
+	}
+	for _, table := range []string{"flows_1m", "flows_1h"} {
+		var flows, byts, packets uint64
+		if err := f.conn.QueryRow(context.Background(), "SELECT sum(flows), sum(bytes), sum(packets) FROM "+f.db+"."+table).Scan(&flows, &byts, &packets); err != nil {
+			t.Fatal(err)
+		}
+		if int(flows) != f.records || byts != f.bytes || packets != f.packets {
+			t.Errorf("%s: %d flows, %d bytes, %d packets; want %d, %d, %d", table, flows, byts, packets, f.records, f.bytes, f.packets)
+		}
+	}
+}
+
+// TestBackfillKilledClickHouseIntegration kills a backfill into ClickHouse
+// with SIGKILL at random moments, at least ten times while it inserts, then
+// lets it finish: every record is in flows once, and counted once in the
+// rollups.
+func TestBackfillKilledClickHouseIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs and kills child processes")
+	}
+	f := newCHFixture(t, 200, 4000, "    batch_rows: 10000\n    flush_interval: 100ms\n")
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+	kills, midway := 0, 0
+	for attempt := 0; attempt < 40 && midway < 10; attempt++ {
+		before, _ := f.rows(t)
+		cmd := child(t, f.backfill()...)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("backfill failed on its own: %v", err)
+			}
+			t.Fatalf("backfill finished after %d kills: make the test's work larger", kills)
+		case <-time.After(time.Duration(200+r.IntN(700)) * time.Millisecond):
+			cmd.Process.Kill()
+			<-done
+			kills++
+		}
+		if after, _ := f.rows(t); after > before && int(after) < f.records {
+			midway++
+		}
+	}
+	if midway < 10 {
+		t.Errorf("only %d of %d kills fell while rows were being inserted", midway, kills)
+	}
+	cmd := child(t, f.backfill()...)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("last backfill: %v", err)
+	}
+	t.Logf("%d kills, %d while inserting", kills, midway)
+	f.verify(t)
+}
+
+// TestClickHouseRestartIntegration stops the server while a backfill
+// inserts and starts it again a few seconds later: the sink retries, the
+// backfill finishes, nothing is lost or doubled.
+func TestClickHouseRestartIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stops and starts the server")
+	}
+	f := newCHFixture(t, 80, 4000, "    batch_rows: 20000\n    flush_interval: 100ms\n    retry_for: 2m\n")
+	cmd := child(t, f.backfill()...)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	n, _ := f.rows(t)
+	for ; n == 0 && time.Now().Before(deadline); n, _ = f.rows(t) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n == 0 || int(n) >= f.records {
+		t.Fatalf("%d of %d rows inserted when the server was to stop: not midway", n, f.records)
+	}
+	f.ch.Stop() // returns once the process is gone
+	time.Sleep(3 * time.Second)
+	select {
+	case err := <-done:
+		t.Fatalf("backfill ended while the server was down: %v", err)
+	default:
+	}
+	f.ch.Start()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("backfill after the server came back: %v", err)
+		}
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("backfill did not finish in 2 minutes after the server came back")
+	}
+	f.verify(t)
+}
