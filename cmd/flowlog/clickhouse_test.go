@@ -7,9 +7,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -209,4 +214,96 @@ func TestClickHouseRestartIntegration(t *testing.T) {
 		t.Fatal("backfill did not finish in 2 minutes after the server came back")
 	}
 	f.verify(t)
+}
+
+// TestExportClickHouseDownIntegration starts export while the server is
+// down: it keeps running and says so (/readyz, the up metric, the log),
+// and delivers everything once the server is back. Then a wrong password
+// is a clear error in --check.
+func TestExportClickHouseDownIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stops and starts the server")
+	}
+	f := newCHFixture(t, 4, 500, "    flush_interval: 100ms\n    retry_for: 1s\n")
+	port := testserver.FreePort(t)
+	data, _ := os.ReadFile(f.config)
+	conf := strings.Replace(string(data), `listen: ""`, fmt.Sprintf("listen: 127.0.0.1:%d\npoll: 1s\nlookback: 87600h", port), 1)
+	if err := os.WriteFile(f.config, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.ch.Stop()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FLOWLOG_MAIN_ARGS="+strings.Join([]string{"export", "-c", f.config}, "\n"))
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	code, body := get("/readyz")
+	for ; !(code == http.StatusServiceUnavailable && strings.Contains(body, "sink clickhouse")) && time.Now().Before(deadline); code, body = get("/readyz") {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "sink clickhouse") {
+		t.Fatalf("/readyz with the server down: %d %s", code, body)
+	}
+	if _, m := get("/metrics"); !strings.Contains(m, "flowlog_clickhouse_up{") || !regexp.MustCompile(`flowlog_clickhouse_up\{[^}]*\} 0`).MatchString(m) {
+		t.Errorf("metrics with the server down lack flowlog_clickhouse_up 0")
+	}
+	f.ch.Start()
+	deadline = time.Now().Add(90 * time.Second)
+	for n, _ := f.rows(t); int(n) < f.records && time.Now().Before(deadline); n, _ = f.rows(t) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for code, body = get("/readyz"); code != http.StatusOK && time.Now().Before(deadline); code, body = get("/readyz") {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code != http.StatusOK {
+		t.Errorf("/readyz after the server came back: %d %s", code, body)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("export after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	log := stderr.String()
+	if !strings.Contains(log, "insert failed") || strings.Contains(log, f.ch.Password) {
+		t.Errorf("log: want the failed inserts said, never the password:\n%s", log)
+	}
+	f.verify(t)
+
+	// A wrong password: --check says so in words.
+	t.Setenv("FLOWLOG_TEST_CH_PASSWORD", "wrong")
+	_, errOut, code := flowlog(t, "", "export", "-c", f.config, "--check")
+	if code == 0 || !strings.Contains(errOut, "authentication failed") || strings.Contains(errOut, "wrong") {
+		t.Errorf("--check with a wrong password: exit %d\n%s", code, errOut)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -238,8 +238,22 @@ func runExport(cmd *cobra.Command, s streams, o exportOptions, cfg exporter.Conf
 				return nil
 			}
 		}
+		pipesReady := all((*pipeline.Pipeline).Ready)
+		ready := func() error {
+			if err := pipesReady(); err != nil {
+				return err
+			}
+			for _, sk := range st.parts.Sinks {
+				if r, ok := sk.(sink.Readier); ok {
+					if err := r.Ready(); err != nil {
+						return fmt.Errorf("sink %s: %w", sk.Name(), err)
+					}
+				}
+			}
+			return nil
+		}
 		srv := &ops.Server{Addr: cfg.Listen, Gatherer: reg, Logger: log,
-			Health: all((*pipeline.Pipeline).Healthy), Ready: all((*pipeline.Pipeline).Ready)}
+			Health: all((*pipeline.Pipeline).Healthy), Ready: ready}
 		g.Go(func() error { return srv.Run(gctx) })
 	}
 	err = g.Wait()

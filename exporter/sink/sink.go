@@ -234,6 +234,12 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
+// Readier is a sink that knows whether its far end takes records now
+// (/readyz): nil when the last delivery or check reached it.
+type Readier interface {
+	Ready() error
+}
+
 // Deps are what sinks may use.
 type Deps struct {
 	Logger     *slog.Logger

@@ -401,7 +401,10 @@ func quote(s string) string {
 	return b.String()
 }
 
-var _ sink.Checker = (*Sink)(nil)
+var (
+	_ sink.Checker = (*Sink)(nil)
+	_ sink.Readier = (*Sink)(nil)
+)
 
 // Check reaches the server and reports what a migration would change, or
 // why it cannot be made.
