@@ -75,11 +75,11 @@ func TestValidate(t *testing.T) {
 
 func TestQuote(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain":          `'plain'`,
-		"it's":           `'it\'s'`,
-		`back\slash`:     `'back\\slash'`,
-		"new\nline\x00":  `'new\x0aline\x00'`,
-		"日本/x'); DROP": `'日本/x\'); DROP'`,
+		"plain":         `'plain'`,
+		"it's":          `'it\'s'`,
+		`back\slash`:    `'back\\slash'`,
+		"new\nline\x00": `'new\x0aline\x00'`,
+		"日本/x'); DROP":  `'日本/x\'); DROP'`,
 	} {
 		if got := quote(in); got != want {
 			t.Errorf("quote(%q) = %s, want %s", in, got, want)

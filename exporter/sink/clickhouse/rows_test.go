@@ -211,13 +211,13 @@ func TestRowsIntegration(t *testing.T) {
 	for rows.Next() {
 		var (
 			id, account, iface, action, status, dir, cid, service, srcClass, dstClass string
-			srcCountry, dstCountry, srcCity, dstCity, srcOrg, dstOrg, bucket, key    string
-			start, end                                                               time.Time
-			version, proto                                                           uint8
-			src, dst                                                                 netip.Addr
-			sport, dport                                                             uint16
-			packets, byts                                                            uint64
-			srcAS, dstAS, line                                                       uint32
+			srcCountry, dstCountry, srcCity, dstCity, srcOrg, dstOrg, bucket, key     string
+			start, end                                                                time.Time
+			version, proto                                                            uint8
+			src, dst                                                                  netip.Addr
+			sport, dport                                                              uint16
+			packets, byts                                                             uint64
+			srcAS, dstAS, line                                                        uint32
 		)
 		if err := rows.Scan(&id, &start, &end, &version, &account, &iface, &src, &dst, &sport, &dport, &proto, &packets, &byts,
 			&action, &status, &dir, &cid, &service, &srcClass, &dstClass, &srcCountry, &dstCountry, &srcCity, &dstCity,
