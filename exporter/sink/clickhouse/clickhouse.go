@@ -56,8 +56,7 @@ type Sink struct {
 	name   string
 	m      metrics
 
-	insertSQL string
-	types     []clickhouse.ColumnNameAndType
+	types []clickhouse.ColumnNameAndType // of each column, as sent
 
 	mu      sync.Mutex
 	pending []*writer // ended objects waiting for their insert
@@ -106,12 +105,9 @@ func New(cfg Config, deps sink.Deps) (*Sink, error) {
 		name: "clickhouse " + cfg.addresses()[0] + "/" + cfg.Database}
 	s.log = log.With("component", "sink", "sink", s.name)
 	s.m = newMetrics(deps.Registerer, s.name)
-	var names []string
 	for _, c := range s.schema.cols {
-		names = append(names, c.name)
 		s.types = append(s.types, clickhouse.ColumnNameAndType{Name: c.name, Type: c.wire()})
 	}
-	s.insertSQL = fmt.Sprintf("INSERT INTO %s.%s (%s)", cfg.Database, s.schema.Flows.Name, strings.Join(names, ", "))
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.flusher()
 	return s, nil

@@ -37,27 +37,37 @@ type buffer interface {
 	// appendTo appends the rows to c: all of them when keep is nil, else
 	// those whose keep is true.
 	appendTo(c driver.BatchColumn, keep []bool) error
+	// used reports whether a row holds anything but the type's zero value
+	// (an insert leaves out columns no row uses: the server fills them in).
+	used() bool
 	reset(o *sink.Object) // empties the buffer for the rows of o
 }
 
 type numBuf[T uint8 | uint16 | uint32 | uint64 | int64] struct {
 	get  func(r *sink.Record) T
 	vals []T
+	any  bool
 }
 
 func num[T uint8 | uint16 | uint32 | uint64 | int64](get func(r *sink.Record) T) func() buffer {
 	return func() buffer { return &numBuf[T]{get: get} }
 }
 
-func (b *numBuf[T]) add(r *sink.Record) { b.vals = append(b.vals, b.get(r)) }
+func (b *numBuf[T]) add(r *sink.Record) {
+	v := b.get(r)
+	b.any = b.any || v != 0
+	b.vals = append(b.vals, v)
+}
+func (b *numBuf[T]) used() bool { return b.any }
 func (b *numBuf[T]) appendTo(c driver.BatchColumn, keep []bool) error {
 	return c.Append(masked(b.vals, keep))
 }
-func (b *numBuf[T]) reset(*sink.Object) { b.vals = b.vals[:0] }
+func (b *numBuf[T]) reset(*sink.Object) { b.vals, b.any = b.vals[:0], false }
 
 type ipBuf struct {
 	get  func(r *sink.Record) netip.Addr
 	vals [][16]byte
+	any  bool
 }
 
 func ip(get func(r *sink.Record) netip.Addr) func() buffer {
@@ -69,13 +79,15 @@ func (b *ipBuf) add(r *sink.Record) {
 	var v [16]byte
 	if a := b.get(r); a.IsValid() {
 		v = a.As16()
+		b.any = true
 	}
 	b.vals = append(b.vals, v)
 }
 func (b *ipBuf) appendTo(c driver.BatchColumn, keep []bool) error {
 	return c.Append(masked(b.vals, keep))
 }
-func (b *ipBuf) reset(*sink.Object) { b.vals = b.vals[:0] }
+func (b *ipBuf) used() bool         { return b.any }
+func (b *ipBuf) reset(*sink.Object) { b.vals, b.any = b.vals[:0], false }
 
 // strBuf keeps the text of every row in one byte slice. The []string the
 // client takes is cut from a single string made at send time: one
@@ -116,6 +128,7 @@ func (b *strBuf) at(i int) []byte {
 	return b.text[start:b.ends[i]]
 }
 
+func (b *strBuf) used() bool         { return len(b.text) > 0 }
 func (b *strBuf) reset(*sink.Object) { b.text, b.ends = b.text[:0], b.ends[:0] }
 
 // strRef is a string column whose value a record gives as a Go string that
@@ -123,17 +136,26 @@ func (b *strBuf) reset(*sink.Object) { b.text, b.ends = b.text[:0], b.ends[:0] }
 type strRefBuf struct {
 	get  func(r *sink.Record) string
 	vals []string
+	any  bool
 }
 
 func strRef(get func(r *sink.Record) string) func() buffer {
 	return func() buffer { return &strRefBuf{get: get} }
 }
 
-func (b *strRefBuf) add(r *sink.Record) { b.vals = append(b.vals, b.get(r)) }
+func (b *strRefBuf) add(r *sink.Record) {
+	v := b.get(r)
+	b.any = b.any || v != ""
+	b.vals = append(b.vals, v)
+}
+func (b *strRefBuf) used() bool { return b.any }
 func (b *strRefBuf) appendTo(c driver.BatchColumn, keep []bool) error {
 	return c.Append(masked(b.vals, keep))
 }
-func (b *strRefBuf) reset(*sink.Object) { clear(b.vals); b.vals = b.vals[:0] }
+func (b *strRefBuf) reset(*sink.Object) {
+	clear(b.vals)
+	b.vals, b.any = b.vals[:0], false
+}
 
 // extraBuf is the Map(String, String) of the fields without a column of
 // their own (the ECS fields of version 7, columns flowlog does not know),
@@ -197,6 +219,8 @@ func (b *extraBuf) appendTo(c driver.BatchColumn, keep []bool) error {
 	return c.Append(masked(b.maps, keep))
 }
 
+func (b *extraBuf) used() bool { return len(b.pairs) > 0 }
+
 func (b *extraBuf) reset(*sink.Object) {
 	b.text, b.pairs, b.ends = b.text[:0], b.pairs[:0], b.ends[:0]
 	clear(b.maps)
@@ -215,6 +239,7 @@ func perObject(get func(o *sink.Object) string) func() buffer {
 }
 
 func (b *objBuf) add(*sink.Record) { b.vals = append(b.vals, b.val) }
+func (b *objBuf) used() bool       { return b.val != "" }
 func (b *objBuf) appendTo(c driver.BatchColumn, keep []bool) error {
 	return c.Append(masked(b.vals, keep))
 }

@@ -28,7 +28,7 @@ import (
 
 // fullEnrichment turns every enrichment on, with small GeoIP and ASN
 // databases that know every public address the generator draws.
-func fullEnrichment(t *testing.T) enrich.Config {
+func fullEnrichment(t testing.TB) enrich.Config {
 	t.Helper()
 	dir := t.TempDir()
 	city, asn, ifaces := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb"), filepath.Join(dir, "interfaces.csv")
@@ -60,7 +60,7 @@ func fullEnrichment(t *testing.T) enrich.Config {
 	return e
 }
 
-func writeMMDB(t *testing.T, path, dbType string, entries map[string]mmdbtype.Map) {
+func writeMMDB(t testing.TB, path, dbType string, entries map[string]mmdbtype.Map) {
 	t.Helper()
 	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 24})
 	if err != nil {
