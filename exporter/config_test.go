@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowlog/flowlog/exporter/sink"
+	"github.com/flowlog/flowlog/exporter/sink/clickhouse"
 )
 
 func TestExampleConfig(t *testing.T) {
@@ -37,10 +38,13 @@ func TestConfigErrors(t *testing.T) {
 		{"source: {url: /tmp, endpoint: http://x}\nsinks: [stdout]\n", "apply to s3:// sources only"},
 		{"source: {url: s3://b, role_arn: nope}\nsinks: [stdout]\n", `role_arn: "nope" is not an ARN`},
 		{"source: {url: s3://b}\n", "sinks: at least one sink"},
-		{"source: {url: s3://b}\nsinks: [kafka]\n", "line 2: sinks[0]: sink kafka: unknown; want file:///absolute/folder, stdout, blackhole"},
+		{"source: {url: s3://b}\nsinks: [kafka]\n", "line 2: sinks[0]: sink kafka: unknown; want file:///absolute/folder, stdout, clickhouse://[user@]host[:port][/database], blackhole"},
 		{"source: {url: s3://b}\nsinks: [{type: file}]\n", "sinks[0] (type file): dir: required"},
 		{"source: {url: s3://b}\nsinks: [{type: file, dri: /x}]\n", `line 2: sinks[0]: unknown key "dri" (did you mean "dir"?)`},
-		{"source: {url: s3://b}\nsinks: [{type: kafka}]\n", `sinks[0]: type "kafka": unknown; known types: file, stdout, blackhole`},
+		{"source: {url: s3://b}\nsinks: [{type: kafka}]\n", `sinks[0]: type "kafka": unknown; known types: file, stdout, clickhouse, blackhole`},
+		{"source: {url: s3://b}\nsinks: [{type: clickhouse, adresses: [h:9000]}]\n", `unknown key "adresses" (did you mean "addresses"?)`},
+		{"source: {url: s3://b}\nsinks: [{type: clickhouse, retention: {flows: 36h}}]\n", "sinks[0] (type clickhouse): retention.flows: 36h0m0s: want whole days"},
+		{"source: {url: s3://b}\nsinks: [\"clickhouse://h?protocol=grpc\"]\n", `protocol: "grpc": want native or http`},
 		{"source: {url: s3://b}\nsinks: [{dir: /x}]\n", `sinks[0]: type: required`},
 		{"sources: [{url: s3://b/logs}, {url: s3://b/logs/web}]\nsinks: [stdout]\n", "sources: s3://b/logs and s3://b/logs/web overlap"},
 		{"sources: [{url: /tmp}, {url: /tmp/}]\nsinks: [stdout]\n", "overlap"},
@@ -147,5 +151,22 @@ func TestCheckpointNames(t *testing.T) {
 	}
 	if a, b := path(SourceConfig{URL: dir}), path(SourceConfig{URL: filepath.Base(dir)}); a != b {
 		t.Errorf("one folder, absolute and relative: %s and %s", a, b)
+	}
+}
+
+func TestExampleClickHouseConfig(t *testing.T) {
+	t.Setenv("FLOWLOG_S3_ACCESS_KEY", "AKIAEXAMPLE")
+	t.Setenv("FLOWLOG_S3_SECRET_KEY", "s3cr3t")
+	t.Setenv("CLICKHOUSE_PASSWORD", "ch-s3cr3t")
+	c, err := Load(filepath.Join("..", "configs", "exporter-clickhouse.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sinks) != 1 || c.Sinks[0].Type != "clickhouse" {
+		t.Fatalf("sinks: %+v", c.Sinks)
+	}
+	ch, ok := c.Sinks[0].Options().(clickhouse.Config)
+	if !ok || len(ch.Addresses) != 2 || !ch.TLS.Enabled || ch.Password != "ch-s3cr3t" || ch.Retention.Hour != 365*24*time.Hour || ch.BatchRows != 100000 {
+		t.Errorf("clickhouse sink read wrong: %+v", ch)
 	}
 }

@@ -29,7 +29,6 @@ func newSetupClickHouseCmd(s streams) *cobra.Command {
 		print    bool
 		timeout  time.Duration
 		enrichOn = enrich.DefaultConfig()
-		logOpts  logOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "clickhouse (-c FILE | --sink clickhouse://…) [--print]",
@@ -55,10 +54,6 @@ The enrichment flags matter: each enrichment has columns (with -c, the file's
 enrich: section is used).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logOpts.logger(s.err)
-			if err != nil {
-				return usageError("setup clickhouse: %v", err)
-			}
 			var cfgs []exporter.SinkConfig
 			en := enrichOn
 			redact := func(x string) string { return x }
@@ -99,7 +94,8 @@ enrich: section is used).`,
 					}
 					continue
 				}
-				sk, err := clickhouse.New(c, sink.Deps{Logger: log, Enrich: &en})
+				// The changes are listed on stdout; the sink's own log would repeat them.
+				sk, err := clickhouse.New(c, sink.Deps{Enrich: &en})
 				if err != nil {
 					return errf("setup clickhouse: %s", redact(err.Error()))
 				}
@@ -114,11 +110,15 @@ enrich: section is used).`,
 					fmt.Fprintf(s.out, "%s: schema up to date\n", sk.Name())
 					continue
 				}
-				fmt.Fprintf(s.out, "%s: applied %d changes\n", sk.Name(), len(steps))
+				var whys []string
 				for _, st := range steps {
 					if st.Why != "" {
-						fmt.Fprintf(s.out, "  %s\n", st.Why)
+						whys = append(whys, st.Why)
 					}
+				}
+				fmt.Fprintf(s.out, "%s: applied %d changes\n", sk.Name(), len(whys))
+				for _, w := range whys {
+					fmt.Fprintf(s.out, "  %s\n", w)
 				}
 			}
 			return nil
@@ -132,6 +132,5 @@ enrich: section is used).`,
 	f.StringVar(&enrichOn.GeoIP.City, "geoip-city", "", "the exporter will have a city database: add the country and city columns")
 	f.StringVar(&enrichOn.GeoIP.ASN, "geoip-asn", "", "the exporter will have an ASN database: add the AS columns")
 	f.StringVar(&enrichOn.Interfaces, "interfaces", "", "the exporter will have an interfaces file: add the interface columns")
-	logOpts.flags(f)
 	return cmd
 }

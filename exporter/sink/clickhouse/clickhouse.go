@@ -62,12 +62,14 @@ type Sink struct {
 	pending []*writer // ended objects waiting for their insert
 	rows    int       // rows in pending
 	oldest  time.Time // when the oldest pending object ended
+	latest  time.Time // when the last object ended
 	closing bool
 	kick    chan struct{}
 	free    []*writer // emptied writers, kept for their buffers
 
-	ready   bool // the schema is in place (flusher only)
-	lastErr error
+	ready         bool // the schema is in place (flusher only)
+	lastErr       error
+	warnedExpired time.Time
 
 	health sync.Mutex // guards up
 	up     error
@@ -234,17 +236,15 @@ func (w *writer) End(ack func(sink.Result)) {
 		ack(sink.Result{Err: errors.New("clickhouse sink closed")})
 		return
 	}
+	s.latest = time.Now()
 	if len(s.pending) == 0 {
-		s.oldest = time.Now()
+		s.oldest = s.latest
 	}
 	s.pending = append(s.pending, w)
 	s.rows += w.rows
-	full := s.rows >= s.cfg.BatchRows
 	s.m.pending.Set(float64(s.rows))
 	s.mu.Unlock()
-	if full {
-		s.wake()
-	}
+	s.wake() // to insert now if full, else to time the next insert
 }
 
 // Abort drops the object's rows: nothing of it was sent.
@@ -266,8 +266,13 @@ func (s *Sink) wake() {
 	}
 }
 
+// idle is how long the flusher waits for more objects once they stop coming.
+const idle = 250 * time.Millisecond
+
 // flusher inserts the pending objects when they fill an insert, when the
-// oldest has waited flush_interval, and at Close.
+// oldest has waited flush_interval, when no object has ended for a quarter
+// of a second (the exporter has nothing more at the moment: waiting would
+// only delay the acknowledgements), and at Close.
 func (s *Sink) flusher() {
 	defer close(s.done)
 	t := time.NewTimer(s.cfg.Flush)
@@ -277,7 +282,7 @@ func (s *Sink) flusher() {
 		closing := s.closing
 		var group []*writer
 		rows := 0
-		if s.rows >= s.cfg.BatchRows || (len(s.pending) > 0 && (closing || time.Since(s.oldest) >= s.cfg.Flush)) {
+		if s.rows >= s.cfg.BatchRows || (len(s.pending) > 0 && (closing || time.Since(s.oldest) >= s.cfg.Flush || time.Since(s.latest) >= idle)) {
 			// Whole objects, up to batch_rows (at least one object).
 			n := 0
 			for n < len(s.pending) && (n == 0 || rows+s.pending[n].rows <= s.cfg.BatchRows) {
@@ -291,7 +296,7 @@ func (s *Sink) flusher() {
 		}
 		wait := s.cfg.Flush
 		if len(s.pending) > 0 {
-			wait = max(0, s.cfg.Flush-time.Since(s.oldest))
+			wait = max(0, min(s.cfg.Flush-time.Since(s.oldest), idle-time.Since(s.latest)))
 		}
 		s.m.pending.Set(float64(s.rows))
 		s.mu.Unlock()

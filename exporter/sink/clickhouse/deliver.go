@@ -37,6 +37,7 @@ func (s *Sink) deliver(group []*writer) {
 				s.log.Info("inserting again", "after", s.lastErr)
 				s.lastErr = nil
 			}
+			s.warnExpired(group)
 			for _, w := range group {
 				s.finish(w, sink.Result{Duplicates: w.rows - w.kept})
 			}
@@ -305,4 +306,23 @@ func (s *Sink) isolate(w *writer) {
 		s.log.Warn("server refused rows", "object", w.o.String(), "rows", len(rejects), "first", rejects[0].Reason)
 	}
 	s.finish(w, sink.Result{Rejects: rejects, Duplicates: w.rows - w.kept})
+}
+
+// warnExpired says, at most once an hour, that rows older than the flows
+// retention were inserted: ClickHouse's TTL drops them at once, which
+// looks like loss to someone backfilling last year.
+func (s *Sink) warnExpired(group []*writer) {
+	keep := s.cfg.Retention.Flows
+	if keep == 0 || time.Since(s.warnedExpired) < time.Hour {
+		return
+	}
+	limit := time.Now().Add(-keep).Unix()
+	for _, w := range group {
+		if w.kept > 0 && w.minEnd < limit {
+			s.warnedExpired = time.Now()
+			s.log.Warn("inserted records older than the flows retention: ClickHouse drops them (raise retention.flows to keep them)",
+				"object", w.o.String(), "oldest", time.Unix(w.minEnd, 0).UTC(), "retention", keep)
+			return
+		}
+	}
 }
