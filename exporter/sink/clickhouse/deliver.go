@@ -103,11 +103,11 @@ func (s *Sink) setup(ctx context.Context) error {
 		err = fmt.Errorf("%w: the schema of database %s needs %d changes and setup is off: run 'flowlog setup clickhouse' (first: %s)",
 			ErrPermanent, s.cfg.Database, len(steps), steps[0].Why)
 	}
-	if errors.Is(err, ErrUnsafe) {
-		err = fmt.Errorf("%w: %w", ErrPermanent, err)
-	}
-	if err != nil {
-		return err
+	switch {
+	case errors.Is(err, ErrUnsafe):
+		return fmt.Errorf("%w: %w", ErrPermanent, err)
+	case err != nil:
+		return classify(err)
 	}
 	s.ready = true
 	return nil
