@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -305,4 +306,47 @@ func TestRowsIntegration(t *testing.T) {
 			t.Errorf("%s: %d NODATA/SKIPDATA windows, want %d", rollup, gaps, nodata+skipdata)
 		}
 	}
+
+	// The README's example queries run on this schema (the data is older
+	// than their time ranges: they must run, not find).
+	qs := readmeQueries(t)
+	if len(qs) != 5 {
+		t.Errorf("README has %d example queries, want 5", len(qs))
+	}
+	for _, q := range qs {
+		rows, err := c.Query(ctx, strings.ReplaceAll(q, "flowlog.", db+"."))
+		if err != nil {
+			t.Errorf("README query fails: %v\n%s", err, q)
+			continue
+		}
+		rows.Close()
+	}
+}
+
+// readmeQueries returns the example queries of the README's ClickHouse
+// section, one statement each.
+func readmeQueries(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "<!-- clickhouse-queries -->\n```sql\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README: no clickhouse-queries block")
+	}
+	var qs []string
+	for _, q := range strings.Split(block, ";") {
+		var lines []string
+		for _, l := range strings.Split(q, "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(l), "--") {
+				lines = append(lines, l)
+			}
+		}
+		if q := strings.TrimSpace(strings.Join(lines, "\n")); q != "" {
+			qs = append(qs, q)
+		}
+	}
+	return qs
 }
