@@ -65,6 +65,7 @@ type Sink struct {
 	latest  time.Time // when the last object ended
 	closing bool
 	kick    chan struct{}
+	room    chan struct{} // closed when pending rows were taken for an insert
 	free    []*writer // emptied writers, kept for their buffers
 
 	ready         bool // the schema is in place (flusher only)
@@ -103,7 +104,7 @@ func New(cfg Config, deps sink.Deps) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Sink{cfg: cfg, schema: NewSchema(cfg, en), conn: conn, kick: make(chan struct{}, 1), done: make(chan struct{}),
+	s := &Sink{cfg: cfg, schema: NewSchema(cfg, en), conn: conn, kick: make(chan struct{}, 1), room: make(chan struct{}), done: make(chan struct{}),
 		name: "clickhouse " + cfg.addresses()[0] + "/" + cfg.Database}
 	s.log = log.With("component", "sink", "sink", s.name)
 	s.m = newMetrics(deps.Registerer, s.name)
@@ -205,9 +206,11 @@ func (w *writer) reset(o *sink.Object) {
 	}
 }
 
-// Write adds the batch's records to the object's columns.
+// Write adds the batch's records to the object's columns. While two
+// inserts' worth of ended objects wait, it waits too: the sink's memory is
+// bounded by batch_rows, not by how fast objects are read.
 func (w *writer) Write(ctx context.Context, b *sink.Batch) error {
-	if err := ctx.Err(); err != nil {
+	if err := w.s.waitRoom(ctx); err != nil {
 		return err
 	}
 	for i := range b.Records {
@@ -224,6 +227,24 @@ func (w *writer) Write(ctx context.Context, b *sink.Batch) error {
 		w.rows++
 	}
 	return nil
+}
+
+func (s *Sink) waitRoom(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		full, room := s.rows >= 2*s.cfg.BatchRows && !s.closing, s.room
+		s.mu.Unlock()
+		if !full {
+			return nil
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+		}
+	}
 }
 
 // End queues the object for the next insert.
@@ -253,7 +274,9 @@ func (w *writer) Abort() { w.s.release(w) }
 func (s *Sink) release(w *writer) {
 	w.reset(nil)
 	s.mu.Lock()
-	if len(s.free) < 64 {
+	// A few emptied writers are kept for their grown buffers; more would
+	// hold memory the size of the largest objects seen.
+	if len(s.free) < 8 {
 		s.free = append(s.free, w)
 	}
 	s.mu.Unlock()
@@ -293,6 +316,8 @@ func (s *Sink) flusher() {
 			s.pending = slices.Delete(s.pending, 0, n)
 			s.rows -= rows
 			s.oldest = time.Now()
+			close(s.room)
+			s.room = make(chan struct{})
 		}
 		wait := s.cfg.Flush
 		if len(s.pending) > 0 {
@@ -325,6 +350,8 @@ func (s *Sink) failPending(err error) {
 	s.mu.Lock()
 	group := s.pending
 	s.pending, s.rows = nil, 0
+	close(s.room)
+	s.room = make(chan struct{})
 	s.mu.Unlock()
 	for _, w := range group {
 		s.finish(w, sink.Result{Err: err})
@@ -342,6 +369,8 @@ func (s *Sink) finish(w *writer, r sink.Result) {
 func (s *Sink) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	close(s.room)
+	s.room = make(chan struct{})
 	s.mu.Unlock()
 	s.wake()
 	select {

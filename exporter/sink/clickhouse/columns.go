@@ -116,7 +116,9 @@ func (b *strBuf) appendTo(c driver.BatchColumn, keep []bool) error {
 		b.strs = append(b.strs, all[start:end])
 		start = end
 	}
-	return c.Append(masked(b.strs, keep))
+	err := c.Append(masked(b.strs, keep))
+	clear(b.strs) // the client copied the bytes: let all go
+	return err
 }
 
 // at returns row i's text; it is valid until the buffer changes.

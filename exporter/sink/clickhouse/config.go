@@ -54,7 +54,7 @@ const day = 24 * time.Hour
 func DefaultConfig() Config {
 	return Config{Protocol: "native", Database: "flowlog", User: "default", Setup: true,
 		Retention: Retention{Flows: 30 * day, Minute: 7 * day, Hour: 365 * day},
-		BatchRows: 100_000, Flush: 5 * time.Second, Timeout: time.Minute, RetryFor: time.Minute}
+		BatchRows: 50_000, Flush: 5 * time.Second, Timeout: time.Minute, RetryFor: time.Minute}
 }
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
