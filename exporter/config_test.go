@@ -166,7 +166,7 @@ func TestExampleClickHouseConfig(t *testing.T) {
 		t.Fatalf("sinks: %+v", c.Sinks)
 	}
 	ch, ok := c.Sinks[0].Options().(clickhouse.Config)
-	if !ok || len(ch.Addresses) != 2 || !ch.TLS.Enabled || ch.Password != "ch-s3cr3t" || ch.Retention.Hour != 365*24*time.Hour || ch.BatchRows != 100000 {
+	if !ok || len(ch.Addresses) != 2 || !ch.TLS.Enabled || ch.Password != "ch-s3cr3t" || ch.Retention.Hour != 365*24*time.Hour || ch.BatchRows != 50000 {
 		t.Errorf("clickhouse sink read wrong: %+v", ch)
 	}
 }
