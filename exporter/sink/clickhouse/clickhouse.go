@@ -66,7 +66,7 @@ type Sink struct {
 	closing bool
 	kick    chan struct{}
 	room    chan struct{} // closed when pending rows were taken for an insert
-	free    []*writer // emptied writers, kept for their buffers
+	free    []*writer     // emptied writers, kept for their buffers
 
 	ready         bool // the schema is in place (flusher only)
 	lastErr       error
@@ -178,7 +178,6 @@ func (s *Sink) Open(_ context.Context, o *sink.Object) (sink.Writer, error) {
 			w.bufs = append(w.bufs, c.buf())
 		}
 		w.line = slices.IndexFunc(s.schema.cols, func(c column) bool { return c.name == "line" })
-		w.end = slices.IndexFunc(s.schema.cols, func(c column) bool { return c.name == "flow_end" })
 		w.id = slices.IndexFunc(s.schema.cols, func(c column) bool { return c.name == "event_id" })
 	}
 	w.reset(o)
@@ -192,7 +191,7 @@ type writer struct {
 	bufs           []buffer
 	rows           int
 	ack            func(sink.Result)
-	line, end, id  int // buffers of the line, flow_end and event_id columns
+	line, id       int // buffers of the line and event_id columns
 	keep           []bool
 	kept           int
 	minEnd, maxEnd int64
@@ -254,7 +253,7 @@ func (w *writer) End(ack func(sink.Result)) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		ack(sink.Result{Err: errors.New("clickhouse sink closed")})
+		s.finish(w, sink.Result{Err: errors.New("clickhouse sink closed")})
 		return
 	}
 	s.latest = time.Now()

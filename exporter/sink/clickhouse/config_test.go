@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,5 +162,48 @@ func TestHostileKeysIntegration(t *testing.T) {
 	}
 	if n != 1200 || keys != 4 || dups != 1200 {
 		t.Errorf("%d rows of %d keys, %d duplicates reported; want 1200 rows of 4 keys, 1200 duplicates", n, keys, dups)
+	}
+}
+
+// TestManyObjectsIntegration gathers 2,000 small objects with long keys
+// into inserts: the duplicate check asks for their keys in parts (one list
+// would pass the server's 256 KiB query limit), and a second delivery of
+// them all inserts nothing.
+func TestManyObjectsIntegration(t *testing.T) {
+	ch := testserver.StartClickHouse(t)
+	db := testDB(t)
+	e := enrich.DefaultConfig()
+	cfg := testConfig(ch, db)
+	cfg.Flush = 2 * time.Second
+	s := newSink(t, cfg, &e)
+	ctx := context.Background()
+	gc := gen.DefaultConfig()
+	gc.Objects, gc.Records = 2000, 3
+	gc.Header = false
+	objs := objects(t, e, gc, 1000)
+	for i, o := range objs {
+		o.Obj.Key = fmt.Sprintf("AWSLogs/123456789012/vpcflowlogs/eu-central-1/2026/01/01/%s/%0200d.log.gz", strings.Repeat("x", 50), i)
+	}
+	for round := range 2 {
+		var acks []<-chan sink.Result
+		for _, o := range objs {
+			acks = append(acks, sinktest.Deliver(t, ctx, s, o))
+		}
+		dups := 0
+		for _, a := range acks {
+			r := ackWithin(t, a, time.Minute)
+			if r.Status() != sink.Delivered {
+				t.Fatalf("round %d: %v (%v)", round, r.Status(), r.Err)
+			}
+			dups += r.Duplicates
+		}
+		if want := round * 6000; dups != want {
+			t.Errorf("round %d: %d duplicates reported, want %d", round, dups, want)
+		}
+	}
+	s.Close(ctx)
+	var n uint64
+	if err := client(t, ch).QueryRow(ctx, "SELECT count() FROM "+db+".flows").Scan(&n); err != nil || n != 6000 {
+		t.Errorf("%d rows (%v), want 6000", n, err)
 	}
 }

@@ -80,6 +80,13 @@ func (s *Sink) insertGroup(group []*writer) error {
 	if err := s.setup(ctx); err != nil {
 		return err
 	}
+	rows := 0
+	for _, w := range group {
+		rows += w.rows
+	}
+	if rows == 0 {
+		return nil // empty objects: nothing to insert
+	}
 	if err := s.leaveOutExisting(ctx, group); err != nil {
 		return err
 	}
@@ -119,8 +126,9 @@ func (s *Sink) setup(ctx context.Context) error {
 // redelivery insert nothing twice.
 func (s *Sink) leaveOutExisting(ctx context.Context, group []*writer) error {
 	var minEnd, maxEnd int64
-	keys := map[string]bool{}
 	buckets := map[string]bool{}
+	var keys []string
+	seen := map[string]bool{}
 	for i, w := range group {
 		w.keep, w.kept = w.keep[:0], w.rows
 		if i == 0 || w.minEnd < minEnd {
@@ -129,29 +137,43 @@ func (s *Sink) leaveOutExisting(ctx context.Context, group []*writer) error {
 		if i == 0 || w.maxEnd > maxEnd {
 			maxEnd = w.maxEnd
 		}
-		keys[w.o.Key] = true
 		buckets[w.o.Bucket] = true
+		if !seen[w.o.Key] {
+			seen[w.o.Key] = true
+			keys = append(keys, quote(w.o.Key))
+		}
 	}
-	q := fmt.Sprintf("SELECT event_id FROM %s.%s WHERE flow_end >= toDateTime(%d) AND flow_end <= toDateTime(%d) AND bucket IN (%s) AND object_key IN (%s)",
-		s.cfg.Database, s.schema.Flows.Name, max(minEnd, 0), max(maxEnd, 0), quoteAll(buckets), quoteAll(keys))
-	rows, err := s.conn.Query(ctx, q)
-	if err != nil {
-		return classify(fmt.Errorf("look for rows already inserted: %w", err))
-	}
-	defer rows.Close()
+	// Many small objects make a long list of keys: it is asked in parts,
+	// each well below the servers' default max_query_size (256 KiB).
 	var have map[string]bool
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return fmt.Errorf("look for rows already inserted: %w", err)
+	for len(keys) > 0 {
+		n, size := 0, 0
+		for n < len(keys) && (n == 0 || size+len(keys[n]) < 64<<10) {
+			size += len(keys[n]) + 2
+			n++
 		}
-		if have == nil {
-			have = map[string]bool{}
+		q := fmt.Sprintf("SELECT event_id FROM %s.%s WHERE flow_end >= toDateTime(%d) AND flow_end <= toDateTime(%d) AND bucket IN (%s) AND object_key IN (%s)",
+			s.cfg.Database, s.schema.Flows.Name, max(minEnd, 0), max(maxEnd, 0), quoteAll(buckets), strings.Join(keys[:n], ", "))
+		keys = keys[n:]
+		rows, err := s.conn.Query(ctx, q)
+		if err != nil {
+			return classify(fmt.Errorf("look for rows already inserted: %w", err))
 		}
-		have[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		return classify(fmt.Errorf("look for rows already inserted: %w", err))
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("look for rows already inserted: %w", err)
+			}
+			if have == nil {
+				have = map[string]bool{}
+			}
+			have[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return classify(fmt.Errorf("look for rows already inserted: %w", err))
+		}
 	}
 	if have == nil {
 		return nil
@@ -160,7 +182,7 @@ func (s *Sink) leaveOutExisting(ctx context.Context, group []*writer) error {
 		ids := w.bufs[w.id].(*strBuf)
 		for i := 0; i < w.rows; i++ {
 			if have[string(ids.at(i))] {
-				if w.keep == nil || len(w.keep) == 0 {
+				if len(w.keep) == 0 {
 					w.keep = make([]bool, w.rows)
 					for j := range w.keep {
 						w.keep[j] = true
@@ -175,14 +197,6 @@ func (s *Sink) leaveOutExisting(ctx context.Context, group []*writer) error {
 		}
 	}
 	return nil
-}
-
-func quoteAll(set map[string]bool) string {
-	var q []string
-	for k := range set {
-		q = append(q, quote(k))
-	}
-	return strings.Join(q, ", ")
 }
 
 // insert sends the kept rows of parts in one insert. salt tells apart
@@ -325,4 +339,12 @@ func (s *Sink) warnExpired(group []*writer) {
 			return
 		}
 	}
+}
+
+func quoteAll(set map[string]bool) string {
+	var q []string
+	for k := range set {
+		q = append(q, quote(k))
+	}
+	return strings.Join(q, ", ")
 }

@@ -53,11 +53,6 @@ func main() {
 	if err := os.MkdirAll(s.tmp, 0o700); err != nil {
 		log.Fatalf("chserver: %v", err)
 	}
-	// An insert's data arrives inline after its query: the whole of it
-	// must fit the query size limit.
-	if _, err := eng.query([]byte("SET max_query_size = 1073741824"), "TabSeparated"); err != nil {
-		log.Fatalf("chserver: %v", err)
-	}
 	if err := s.loadHello(); err != nil {
 		log.Fatalf("chserver: %v", err)
 	}
