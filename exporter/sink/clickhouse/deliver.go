@@ -102,11 +102,12 @@ func (s *Sink) setup(ctx context.Context) error {
 	if s.ready {
 		return nil
 	}
-	var steps []Step
 	var err error
 	if s.cfg.Setup {
-		steps, err = s.Migrate(ctx)
-	} else if steps, err = s.PlanMigration(ctx); err == nil && len(steps) > 0 {
+		_, err = s.Migrate(ctx)
+	} else if steps, perr := s.PlanMigration(ctx); perr != nil {
+		err = perr
+	} else if len(steps) > 0 {
 		err = fmt.Errorf("%w: the schema of database %s needs %d changes and setup is off: run 'flowlog setup clickhouse' (first: %s)",
 			ErrPermanent, s.cfg.Database, len(steps), steps[0].Why)
 	}

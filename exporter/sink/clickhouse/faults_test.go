@@ -104,6 +104,19 @@ func TestPermanentErrorsIntegration(t *testing.T) {
 		t.Errorf("wrong password: the failure took %s (retried?)", took)
 	}
 
+	// setup: false on a server without the schema: say how to make it.
+	cfg = testConfig(ch, testDB(t))
+	cfg.RetryFor, cfg.Setup = time.Minute, false
+	s = newSink(t, cfg, &e)
+	r = ackWithin(t, sinktest.Deliver(t, ctx, s, objs[0]), 10*time.Second)
+	if r.Status() != sink.Failed || !strings.Contains(r.Err.Error(), "setup is off: run 'flowlog setup clickhouse'") {
+		t.Errorf("setup off, no schema: %v (%v)", r.Status(), r.Err)
+	}
+	if err := s.Check(ctx); err == nil || !strings.Contains(err.Error(), "setup is off") {
+		t.Errorf("Check with setup off and no schema: %v", err)
+	}
+	s.Close(ctx)
+
 	db := testDB(t)
 	cfg = testConfig(ch, db)
 	cfg.RetryFor = time.Minute

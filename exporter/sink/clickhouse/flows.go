@@ -18,8 +18,6 @@ const (
 	zstd     = "ZSTD(1)"
 )
 
-func always(*enrich.Config) bool { return true }
-
 // fieldText is a string column holding the text of field f of the record ("" when
 // it had no value).
 func fieldText(f parser.Field) func() buffer {

@@ -152,7 +152,6 @@ func (s *Schema) Plan(st *State) ([]Step, error) {
 // alterTable adds the columns and indexes t lacks and sets its TTL.
 func (s *Schema) alterTable(t *Table, cur *TableState) (steps []Step, unsafe []string) {
 	alter := "ALTER TABLE " + s.DB + "." + t.Local + s.onCluster() + " "
-	var added []string
 	prev := ""
 	for _, c := range t.Columns {
 		i := slices.IndexFunc(cur.Columns, func(x ColumnDef) bool { return x.Name == c.Name })
@@ -169,7 +168,6 @@ func (s *Schema) alterTable(t *Table, cur *TableState) (steps []Step, unsafe []s
 				cur.SortingKey += ", " + c.Name
 			}
 			steps = append(steps, Step{fmt.Sprintf("table %s lacks column %s", t.Local, c.Name), alter + add})
-			added = append(added, c.Name)
 		} else if !sameType(cur.Columns[i].Type, c.Type) {
 			unsafe = append(unsafe, fmt.Sprintf("table %s.%s column %s is %s, this configuration wants %s: change or drop the column yourself (ALTER TABLE … MODIFY COLUMN) if the conversion is what you want",
 				s.DB, t.Local, c.Name, cur.Columns[i].Type, c.Type))
