@@ -525,6 +525,16 @@ func classify(err error) error {
 func describe(err error) error {
 	var ex *clickhouse.Exception
 	if !errors.As(err, &ex) {
+		var he *clickhouse.HTTPError
+		if errors.As(err, &he) {
+			// Not ClickHouse's words: a proxy, a web server, the wrong port.
+			// Its body (a whole HTML page, say) is cut short.
+			body := he.Err.Error()
+			if len(body) > 200 {
+				body = body[:200] + "…"
+			}
+			return fmt.Errorf("the server answered HTTP %d, not as ClickHouse does (is it ClickHouse's HTTP port?): %s", he.StatusCode, body)
+		}
 		return err
 	}
 	switch ex.Code {

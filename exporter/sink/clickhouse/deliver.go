@@ -130,7 +130,9 @@ func (s *Sink) leaveOutExisting(ctx context.Context, group []*writer) error {
 	buckets := map[string]bool{}
 	var keys []string
 	seen := map[string]bool{}
+	total := 0
 	for i, w := range group {
+		total += w.rows
 		w.keep, w.kept = w.keep[:0], w.rows
 		if i == 0 || w.minEnd < minEnd {
 			minEnd = w.minEnd
@@ -170,6 +172,14 @@ func (s *Sink) leaveOutExisting(ctx context.Context, group []*writer) error {
 				have = map[string]bool{}
 			}
 			have[id] = true
+			if len(have) > max(4*total, 1<<20) {
+				// The answer holds the rows of these keys: this version's,
+				// and an earlier version's when an object was rewritten.
+				// Far more than that is not an answer about them; the cap
+				// keeps a hostile or broken server from filling memory.
+				rows.Close()
+				return fmt.Errorf("look for rows already inserted: the server answered %d ids for objects of %d rows", len(have), total)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
