@@ -31,15 +31,17 @@ import (
 // writes them into a database of the test ClickHouse server, and what the
 // records add up to.
 type chFixture struct {
-	ch             *testserver.ClickHouse
-	db, config     string
-	since, until   string
-	records        int
-	bytes, packets uint64
-	conn           driver.Conn
+	ch                 *testserver.ClickHouse
+	dir, bucket, extra string
+	db, config         string
+	since, until       string
+	records            int
+	size               int64 // of the objects, compressed
+	bytes, packets     uint64
+	conn               driver.Conn
 }
 
-func newCHFixture(t *testing.T, objects, records int, extra string) *chFixture {
+func newCHFixture(t testing.TB, objects, records int, extra string) *chFixture {
 	t.Helper()
 	ch := testserver.StartClickHouse(t)
 	dir := t.TempDir()
@@ -51,7 +53,7 @@ func newCHFixture(t *testing.T, objects, records int, extra string) *chFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &chFixture{ch: ch, db: "flows_" + fmt.Sprint(time.Now().UnixNano()%1e9), records: objects * records,
+	f := &chFixture{ch: ch, dir: dir, bucket: bucket, extra: extra, records: objects * records,
 		since: gc.Start.Format(time.RFC3339), until: gc.Start.Add(time.Duration(objects+1) * gc.Interval).Format(time.RFC3339)}
 	old := time.Now().Add(-time.Minute)
 	for _, p := range paths {
@@ -60,6 +62,7 @@ func newCHFixture(t *testing.T, objects, records int, extra string) *chFixture {
 		if err != nil {
 			t.Fatal(err)
 		}
+		f.size += int64(len(data))
 		r := parser.NewReader(bytes.NewReader(data), p, parser.Options{})
 		for {
 			rec, err := r.Next()
@@ -73,7 +76,23 @@ func newCHFixture(t *testing.T, objects, records int, extra string) *chFixture {
 			f.packets += rec.Packets
 		}
 	}
-	f.config = filepath.Join(dir, "exporter.yaml")
+	f.useDatabase(t, fmt.Sprintf("flows_%d", time.Now().UnixNano()%1e9))
+	t.Setenv("FLOWLOG_TEST_CH_PASSWORD", ch.Password)
+	f.conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{ch.Addr()}, Protocol: clickhouse.HTTP,
+		Auth: clickhouse.Auth{Username: ch.User, Password: ch.Password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.conn.Close() })
+	return f
+}
+
+// useDatabase writes the exporter configuration for database db, with a
+// checkpoint of its own.
+func (f *chFixture) useDatabase(t testing.TB, db string) {
+	t.Helper()
+	f.db = db
+	f.config = filepath.Join(f.dir, db+".yaml")
 	cfg := fmt.Sprintf(`listen: ""
 checkpoint: %s
 workers: 2
@@ -88,18 +107,10 @@ sinks:
     password: ${FLOWLOG_TEST_CH_PASSWORD}
     database: %s
     timeout: 30s
-%s`, filepath.Join(dir, "cp.json"), bucket, ch.Addr(), ch.User, f.db, extra)
+%s`, filepath.Join(f.dir, db+".checkpoint.json"), f.bucket, f.ch.Addr(), f.ch.User, db, f.extra)
 	if err := os.WriteFile(f.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("FLOWLOG_TEST_CH_PASSWORD", ch.Password)
-	f.conn, err = clickhouse.Open(&clickhouse.Options{Addr: []string{ch.Addr()}, Protocol: clickhouse.HTTP,
-		Auth: clickhouse.Auth{Username: ch.User, Password: ch.Password}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.conn.Close() })
-	return f
 }
 
 func (f *chFixture) backfill() []string {
