@@ -37,8 +37,7 @@ func benchWriter(b *testing.B) (*writer, []*sink.Batch, *sink.Object, int64) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close(context.Background()) })
-	w, _ := s.Open(context.Background(), obj)
-	return w.(*writer), batches, obj, size
+	return s.newWriter(obj), batches, obj, size
 }
 
 // BenchmarkAppend fills the sink's column buffers of one object from its
@@ -52,9 +51,7 @@ func BenchmarkAppend(b *testing.B) {
 	for b.Loop() {
 		w.reset(obj)
 		for _, bt := range batches {
-			if err := w.Write(context.Background(), bt); err != nil {
-				b.Fatal(err)
-			}
+			w.add(bt)
 		}
 	}
 	b.ReportMetric(float64(w.rows)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
@@ -67,9 +64,7 @@ func BenchmarkAppend(b *testing.B) {
 func BenchmarkEncode(b *testing.B) {
 	w, batches, _, size := benchWriter(b)
 	for _, bt := range batches {
-		if err := w.Write(context.Background(), bt); err != nil {
-			b.Fatal(err)
-		}
+		w.add(bt)
 	}
 	var buf chproto.Buffer
 	b.SetBytes(size)

@@ -164,123 +164,6 @@ func (s *Sink) Name() string { return s.name }
 // Schema returns the schema the sink keeps.
 func (s *Sink) Schema() *Schema { return s.schema }
 
-// Open starts an object.
-func (s *Sink) Open(_ context.Context, o *sink.Object) (sink.Writer, error) {
-	s.mu.Lock()
-	var w *writer
-	if n := len(s.free); n > 0 {
-		w, s.free = s.free[n-1], s.free[:n-1]
-	}
-	s.mu.Unlock()
-	if w == nil {
-		w = &writer{s: s}
-		for _, c := range s.schema.cols {
-			w.bufs = append(w.bufs, c.buf())
-		}
-		w.line = slices.IndexFunc(s.schema.cols, func(c column) bool { return c.name == "line" })
-		w.id = slices.IndexFunc(s.schema.cols, func(c column) bool { return c.name == "event_id" })
-	}
-	w.reset(o)
-	return w, nil
-}
-
-// writer gathers the rows of one object in column buffers.
-type writer struct {
-	s              *Sink
-	o              *sink.Object
-	bufs           []buffer
-	rows           int
-	ack            func(sink.Result)
-	line, id       int // buffers of the line and event_id columns
-	keep           []bool
-	kept           int
-	minEnd, maxEnd int64
-}
-
-func (w *writer) reset(o *sink.Object) {
-	w.o, w.rows, w.ack, w.keep, w.kept = o, 0, nil, w.keep[:0], 0
-	w.minEnd, w.maxEnd = 0, 0
-	for _, b := range w.bufs {
-		b.reset(o)
-	}
-}
-
-// Write adds the batch's records to the object's columns. While two
-// inserts' worth of ended objects wait, it waits too: the sink's memory is
-// bounded by batch_rows, not by how fast objects are read.
-func (w *writer) Write(ctx context.Context, b *sink.Batch) error {
-	if err := w.s.waitRoom(ctx); err != nil {
-		return err
-	}
-	for i := range b.Records {
-		r := &b.Records[i]
-		for _, buf := range w.bufs {
-			buf.add(r)
-		}
-		if w.rows == 0 || r.End < w.minEnd {
-			w.minEnd = r.End
-		}
-		if w.rows == 0 || r.End > w.maxEnd {
-			w.maxEnd = r.End
-		}
-		w.rows++
-	}
-	return nil
-}
-
-func (s *Sink) waitRoom(ctx context.Context) error {
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		s.mu.Lock()
-		full, room := s.rows >= 2*s.cfg.BatchRows && !s.closing, s.room
-		s.mu.Unlock()
-		if !full {
-			return nil
-		}
-		select {
-		case <-room:
-		case <-ctx.Done():
-		}
-	}
-}
-
-// End queues the object for the next insert.
-func (w *writer) End(ack func(sink.Result)) {
-	w.ack = ack
-	s := w.s
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		s.finish(w, sink.Result{Err: errors.New("clickhouse sink closed")})
-		return
-	}
-	s.latest = time.Now()
-	if len(s.pending) == 0 {
-		s.oldest = s.latest
-	}
-	s.pending = append(s.pending, w)
-	s.rows += w.rows
-	s.m.pending.Set(float64(s.rows))
-	s.mu.Unlock()
-	s.wake() // to insert now if full, else to time the next insert
-}
-
-// Abort drops the object's rows: nothing of it was sent.
-func (w *writer) Abort() { w.s.release(w) }
-
-func (s *Sink) release(w *writer) {
-	w.reset(nil)
-	s.mu.Lock()
-	// A few emptied writers are kept for their grown buffers; more would
-	// hold memory the size of the largest objects seen.
-	if len(s.free) < 8 {
-		s.free = append(s.free, w)
-	}
-	s.mu.Unlock()
-}
-
 func (s *Sink) wake() {
 	select {
 	case s.kick <- struct{}{}:
@@ -402,10 +285,17 @@ func (s *Sink) setUp(err error) {
 
 // token is the insert's deduplication token: the same objects with the
 // same rows kept give the same token on every try.
+//
+// A part names its object version and its lines: the parts of a large
+// object differ, and so do the objects.
 func token(group []*writer) string {
 	h := sha256.New()
 	for _, w := range group {
-		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%d\x00", w.o.Bucket, w.o.Key, w.o.ETag, w.rows, w.kept)
+		first, last := 0, 0
+		if lines := w.bufs[w.line].(*numBuf[uint32]).vals; len(lines) > 0 {
+			first, last = int(lines[0]), int(lines[len(lines)-1])
+		}
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d-%d\x00%d\x00%d\x00", w.o.Bucket, w.o.Key, w.o.ETag, first, last, w.rows, w.kept)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }

@@ -139,3 +139,69 @@ func TestPermanentErrorsIntegration(t *testing.T) {
 		t.Errorf("a column of another type: the failure took %s (retried?)", took)
 	}
 }
+
+// TestLargeObjectIntegration: an object of more than batch_rows records is
+// inserted in parts as it is written, acknowledged once when every part
+// is in; a redelivery (after an abort, or whole) inserts nothing twice.
+func TestLargeObjectIntegration(t *testing.T) {
+	ch := testserver.StartClickHouse(t)
+	db := testDB(t)
+	e := enrich.DefaultConfig()
+	cfg := testConfig(ch, db)
+	cfg.BatchRows = 1000
+	s := newSink(t, cfg, &e)
+	defer s.Close(context.Background())
+	ctx := context.Background()
+	gc := gen.DefaultConfig()
+	gc.Objects, gc.Records = 2, 4500
+	objs := objects(t, e, gc, 500)
+	c := client(t, ch)
+	count := func() uint64 {
+		var n uint64
+		if err := c.QueryRow(ctx, "SELECT count() FROM "+db+".flows").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// Aborted after 6 of its 9 batches: the parts already full went in.
+	w, err := s.Open(ctx, objs[0].Obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range objs[0].Batches[:6] {
+		if err := w.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Abort()
+	deadline := time.Now().Add(20 * time.Second)
+	for n := uint64(0); n < 3000 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		c.QueryRow(ctx, "SELECT count() FROM "+db+".flows").Scan(&n) // the table may not exist yet
+	}
+	if n := count(); n != 3000 {
+		t.Fatalf("%d rows after aborting with 3 full parts, want 3000", n)
+	}
+	// Delivered again, whole, and the other object with a refused record.
+	poisoned := objs[1].Batches[5].Records[7].Line
+	objs[1].Batches[5].Records[7].Bytes = 1 << 62
+	if err := c.Exec(ctx, "ALTER TABLE "+db+".flows ADD CONSTRAINT sane_bytes CHECK bytes < 1000000000000000"); err != nil {
+		t.Fatal(err)
+	}
+	r0 := ackWithin(t, sinktest.Deliver(t, ctx, s, objs[0]), 30*time.Second)
+	r1 := ackWithin(t, sinktest.Deliver(t, ctx, s, objs[1]), 30*time.Second)
+	if r0.Status() != sink.Delivered || r0.Duplicates != 3000 {
+		t.Errorf("redelivery after an abort: %v (%v), %d duplicates, want delivered and 3000", r0.Status(), r0.Err, r0.Duplicates)
+	}
+	if r1.Status() != sink.Rejected || len(r1.Rejects) != 1 || r1.Rejects[0].Line != poisoned {
+		t.Errorf("large object with a refused record: %v (%v) %+v, want line %d rejected", r1.Status(), r1.Err, r1.Rejects, poisoned)
+	}
+	if n := count(); n != 8999 {
+		t.Errorf("%d rows, want 8999", n)
+	}
+	r0 = ackWithin(t, sinktest.Deliver(t, ctx, s, objs[0]), 30*time.Second)
+	if r0.Status() != sink.Delivered || r0.Duplicates != 4500 || count() != 8999 {
+		t.Errorf("second redelivery: %v, %d duplicates, %d rows; want delivered, 4500, 8999", r0.Status(), r0.Duplicates, count())
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/internal/config"
+	"github.com/flowlog/flowlog/parser"
 )
 
 // writeCert writes a self-signed certificate and its key as PEM files.
@@ -164,3 +165,39 @@ func FuzzQuote(f *testing.F) {
 }
 
 func sinkDeps() sink.Deps { return sink.Deps{} }
+
+// TestToken: the deduplication token names the object version and the
+// lines of the part; the same rows give the same token on every try.
+func TestToken(t *testing.T) {
+	s, err := New(DefaultConfig(), sinkDeps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(t.Context())
+	o := &sink.Object{Bucket: "b", Key: "k", ETag: `"1"`}
+	part := func(o *sink.Object, lines ...int) *writer {
+		w := s.newWriter(o)
+		b := sink.NewBatch(nil)
+		b.Reset(o, 0)
+		for _, l := range lines {
+			r := b.Add(&parser.Record{})
+			r.Line = l
+		}
+		w.add(b)
+		return w
+	}
+	a, a2 := part(o, 1, 2, 3), part(o, 1, 2, 3)
+	other := &sink.Object{Bucket: "b", Key: "k", ETag: `"2"`}
+	for name, w := range map[string]*writer{"next part": part(o, 4, 5, 6), "another version": part(other, 1, 2, 3), "fewer rows": part(o, 1, 2)} {
+		if token([]*writer{w}) == token([]*writer{a}) {
+			t.Errorf("%s: same token as the first part", name)
+		}
+	}
+	if token([]*writer{a}) != token([]*writer{a2}) {
+		t.Error("the same rows give another token")
+	}
+	a.kept = 2
+	if token([]*writer{a}) == token([]*writer{a2}) {
+		t.Error("fewer rows kept give the same token")
+	}
+}
