@@ -13,14 +13,15 @@
 //     crashed exporter inserted is therefore not inserted again, and the
 //     rollups, fed only by what is inserted, do not count it twice.
 //   - Each insert carries an insert_deduplication_token computed from the
-//     objects and row counts it holds, and the tables keep the last 1000
+//     object versions, lines and row counts it holds, and the tables keep the last 1000
 //     tokens (non_replicated_deduplication_window; replicated tables have
 //     their own window), with deduplicate_blocks_in_dependent_materialized_views
 //     so the rollups drop a repeated block too. An insert retried after a
 //     timeout whose first try did land (or is still landing) is dropped by
 //     the server.
 //
-// An object is acknowledged once the insert holding its last rows
+// An object of more than batch_rows records is inserted in parts as it is
+// read; an object is acknowledged once every insert holding its rows
 // succeeded.
 package clickhouse
 
@@ -188,7 +189,7 @@ func (s *Sink) flusher() {
 		var group []*writer
 		rows := 0
 		if s.rows >= s.cfg.BatchRows || (len(s.pending) > 0 && (closing || time.Since(s.oldest) >= s.cfg.Flush || time.Since(s.latest) >= idle)) {
-			// Whole objects, up to batch_rows (at least one object).
+			// Whole parts, up to batch_rows (at least one).
 			n := 0
 			for n < len(s.pending) && (n == 0 || rows+s.pending[n].rows <= s.cfg.BatchRows) {
 				rows += s.pending[n].rows
