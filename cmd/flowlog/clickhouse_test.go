@@ -325,3 +325,21 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestClickHouseRefusedSchemaIntegration: a schema the exporter will not
+// migrate stops backfill and export at start, naming table and column.
+func TestClickHouseRefusedSchemaIntegration(t *testing.T) {
+	f := newCHFixture(t, 2, 100, "")
+	if _, stderr, code := flowlog(t, "", f.backfill()...); code != 0 {
+		t.Fatalf("first backfill: exit %d\n%s", code, stderr)
+	}
+	if err := f.conn.Exec(context.Background(), "ALTER TABLE "+f.db+".flows MODIFY COLUMN dst_port String"); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{f.backfill(), {"export", "-c", f.config}} {
+		_, stderr, code := flowlog(t, "", args...)
+		if code != 2 || !strings.Contains(stderr, "table "+f.db+".flows column dst_port is String") {
+			t.Errorf("%s with a column of another type: exit %d\n%s", args[0], code, stderr)
+		}
+	}
+}

@@ -129,6 +129,19 @@ func (st *started) check(ctx context.Context, s streams, kind string) error {
 	return nil
 }
 
+// prepare lets the sinks that have work to do at their far end (a schema)
+// do it before records flow; what they refuse stops the command.
+func (st *started) prepare(ctx context.Context, kind string) error {
+	for _, sk := range st.parts.Sinks {
+		if p, ok := sk.(sink.Preparer); ok {
+			if err := p.Prepare(ctx); err != nil {
+				return errf("%s: sink %s: %v", kind, sk.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
 // stop closes the pipelines and parts: sinks deliver what they hold for at
 // most 0.8 s (after the pipelines' second of grace: stopping takes under 2 s),
 // the checkpoint is written and unlocked.
@@ -218,6 +231,10 @@ func runExport(cmd *cobra.Command, s streams, o exportOptions, cfg exporter.Conf
 		if cerr := st.stop(); err == nil && cerr != nil {
 			err = errf("export: %v", cerr)
 		}
+		return err
+	}
+	if err := st.prepare(ctx, "export"); err != nil {
+		st.stop()
 		return err
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -346,7 +363,12 @@ func runBackfill(cmd *cobra.Command, s streams, o exportOptions, cfg exporter.Co
 		}
 		return err
 	}
-	err = backfill(ctx, s, st, r, dryRun, log, o.log.format == "json")
+	if !dryRun {
+		err = st.prepare(ctx, "backfill")
+	}
+	if err == nil {
+		err = backfill(ctx, s, st, r, dryRun, log, o.log.format == "json")
+	}
 	if cerr := st.stop(); err == nil && cerr != nil {
 		err = errf("backfill: %v", cerr)
 	}

@@ -43,7 +43,7 @@ only the difference: missing tables, views, columns and indexes are created,
 a changed retention is set, views that select other columns are recreated.
 It refuses, naming the table and column, a change that would lose or rewrite
 data (a column of another type, another sorting key). Running it again
-changes nothing. The exporter does the same at start unless the sink says
+changes nothing. export and backfill do the same at start unless the sink says
 setup: false.
 
   flowlog setup clickhouse -c exporter.yaml            apply to every clickhouse sink

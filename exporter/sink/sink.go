@@ -234,6 +234,13 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
+// Preparer is a sink with work to do at its far end before records flow
+// (the ClickHouse schema). Prepare fails only for what retrying cannot
+// cure; a far end it cannot reach is the sink's to try again later.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // Readier is a sink that knows whether its far end takes records now
 // (/readyz): nil when the last delivery or check reached it.
 type Readier interface {

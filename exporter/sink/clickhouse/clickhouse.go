@@ -69,7 +69,8 @@ type Sink struct {
 	room    chan struct{} // closed when pending rows were taken for an insert
 	free    []*writer     // emptied writers, kept for their buffers
 
-	ready         bool // the schema is in place (flusher only)
+	setupMu       sync.Mutex // guards ready: Prepare and the flusher
+	ready         bool       // the schema is in place
 	lastErr       error
 	warnedExpired time.Time
 
@@ -322,8 +323,9 @@ func quote(s string) string {
 }
 
 var (
-	_ sink.Checker = (*Sink)(nil)
-	_ sink.Readier = (*Sink)(nil)
+	_ sink.Checker  = (*Sink)(nil)
+	_ sink.Readier  = (*Sink)(nil)
+	_ sink.Preparer = (*Sink)(nil)
 )
 
 // Check reaches the server and reports what a migration would change, or

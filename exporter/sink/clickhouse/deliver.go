@@ -97,8 +97,26 @@ func (s *Sink) insertGroup(group []*writer) error {
 	return s.insert(ctx, parts, "")
 }
 
+// Prepare checks the schema, migrating it when setup is on, before any
+// record flows: a change it refuses, wrong credentials or missing rights
+// stop the exporter at start. A server it cannot reach is tried again
+// before the first insert.
+func (s *Sink) Prepare(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, min(s.cfg.Timeout, 30*time.Second))
+	defer cancel()
+	err := s.setup(ctx)
+	if err != nil && !errors.Is(err, ErrPermanent) {
+		s.log.Warn("server not reachable; the schema is checked again before the first insert", "err", err)
+		s.setUp(err)
+		return nil
+	}
+	return err
+}
+
 // setup checks the schema once, migrating it when setup is on.
 func (s *Sink) setup(ctx context.Context) error {
+	s.setupMu.Lock()
+	defer s.setupMu.Unlock()
 	if s.ready {
 		return nil
 	}

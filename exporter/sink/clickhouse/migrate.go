@@ -97,7 +97,7 @@ type Step struct {
 
 // ErrUnsafe is a difference flowlog will not resolve itself: it would lose
 // or rewrite data.
-var ErrUnsafe = errors.New("schema change flowlog will not make")
+var ErrUnsafe = errors.New("schema change refused")
 
 // Plan returns the statements that turn st into s, in order: nothing when
 // they already agree. Differences it cannot resolve without losing data
