@@ -2,13 +2,10 @@
 
 package main
 
-import (
-	"errors"
-	"unsafe"
-)
+import "errors"
 
 // Without cgo the engine cannot be loaded; the server says so when started.
-type engine struct{ _ unsafe.Pointer }
+type engine struct{}
 
 func openEngine(lib, dataDir string) (*engine, error) {
 	return nil, errors.New("chserver needs cgo (CGO_ENABLED=1 and a C compiler)")
