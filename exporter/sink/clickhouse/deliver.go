@@ -105,9 +105,9 @@ func (s *Sink) Prepare(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, min(s.cfg.Timeout, 30*time.Second))
 	defer cancel()
 	err := s.setup(ctx)
+	s.setUp(err)
 	if err != nil && !errors.Is(err, ErrPermanent) {
 		s.log.Warn("server not reachable; the schema is checked again before the first insert", "err", err)
-		s.setUp(err)
 		return nil
 	}
 	return err
