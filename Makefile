@@ -14,6 +14,8 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 # (CI) reuse them: $(TOOLS_DIR)/minio-<version>.
 TOOLS_DIR  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flowlog/bin
 MINIO_BIN  ?= $(TOOLS_DIR)/minio-$(MINIO_VERSION)
+VICTORIALOGS_VERSION := v1.52.1
+VICTORIALOGS_BIN ?= $(TOOLS_DIR)/victoria-logs-$(VICTORIALOGS_VERSION)
 # The ClickHouse tests run the real ClickHouse engine: chDB's libchdb.so, from
 # npm, behind internal/testserver/chserver.
 CHDB_VERSION := 26.7.3-stable.1
@@ -24,7 +26,7 @@ APT_TOOLS  := tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 softflowd:s
 FLOWLOG_REQUIRE_TOOLS ?= $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 # Tests never reach the cloud metadata address.
 AWS_EC2_METADATA_DISABLED := true
-export MINIO_BIN CHDB_LIB FLOWLOG_REQUIRE_TOOLS AWS_EC2_METADATA_DISABLED
+export MINIO_BIN VICTORIALOGS_BIN CHDB_LIB FLOWLOG_REQUIRE_TOOLS AWS_EC2_METADATA_DISABLED
 
 .DEFAULT_GOAL := help
 .PHONY: help build test test-deps tidy bench bench-collect fuzz lint demo clean
@@ -41,7 +43,7 @@ test: test-deps lint tidy ## lint, check go.mod, run every test with the race de
 tidy: ## fail when go.mod or go.sum are not tidy
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
 
-test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, MinIO, chDB
+test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, MinIO, VictoriaLogs, chDB
 	@missing=; for t in $(APT_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -54,6 +56,12 @@ test-deps: ## install what the integration tests use: tshark, tcpdump, nftables,
 	  echo "building MinIO $(MINIO_VERSION) into $(TOOLS_DIR) (about 5 minutes, once)"; \
 	  mkdir -p "$(TOOLS_DIR)" && tmp=$$(mktemp -d) && \
 	  GOBIN=$$tmp $(GO) install github.com/minio/minio@$(MINIO_VERSION) && mv $$tmp/minio "$(MINIO_BIN)" && rmdir $$tmp; \
+	fi
+	@if [ ! -x "$(VICTORIALOGS_BIN)" ]; then \
+	  echo "building VictoriaLogs $(VICTORIALOGS_VERSION) (Loki's push API, for the Loki tests) into $(TOOLS_DIR) (about a minute, once)"; \
+	  mkdir -p "$(TOOLS_DIR)" && tmp=$$(mktemp -d) && \
+	  GOBIN=$$tmp CGO_ENABLED=0 $(GO) install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$(VICTORIALOGS_VERSION) && \
+	  mv $$tmp/victoria-logs "$(VICTORIALOGS_BIN)" && rmdir $$tmp; \
 	fi
 	@if [ ! -f "$(CHDB_LIB)" ] && ! command -v npm >/dev/null; then \
 	  echo "not installed: chDB (it comes from npm, which is missing; the ClickHouse tests will skip)"; \

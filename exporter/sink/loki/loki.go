@@ -1,0 +1,412 @@
+// Package loki is the Loki sink: records become log entries of a few
+// streams (labels job, account_id, interface_id, action, log_status and
+// static ones), with a logfmt line of the flow and the rest as structured
+// metadata, pushed with the push API (protobuf and snappy).
+//
+// Exactly once: an entry's timestamp is the record's end time plus a
+// sub-second offset taken from the record's id, and its stream, line and
+// metadata depend on the record alone. A record delivered again (after a
+// crash, a failed push, an abort) is the identical entry, and Loki drops an
+// entry whose stream, timestamp and line it already holds. Each push is
+// acknowledged by Loki before the objects in it are.
+package loki
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlog/flowlog/exporter/sink"
+)
+
+// Sink pushes records to Loki.
+type Sink struct {
+	cfg     Config
+	push    string // the push URL
+	client  *http.Client
+	streams *streams
+	log     *slog.Logger
+	m       metrics
+	name    string
+
+	mu      sync.Mutex
+	pending []*writer
+	bytes   int // of pending
+	oldest  time.Time
+	latest  time.Time
+	closing bool
+	kick    chan struct{}
+	room    chan struct{} // closed when pending was taken
+	free    []*writer
+
+	slots  chan struct{} // pushes in flight
+	jobs   sync.WaitGroup
+	health sync.Mutex
+	up     error
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns the sink of cfg; it reaches Loki only when it pushes (Check
+// reaches it at once).
+func New(cfg Config, deps sink.Deps) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = cfg.MaxInFlight
+	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLS.ServerName, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify}
+	if cfg.TLS.CAFile != "" {
+		pem, err := os.ReadFile(cfg.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", cfg.TLS.CAFile)
+		}
+	}
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	tr.TLSClientConfig = t
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{cfg: cfg, push: cfg.URL + "/loki/api/v1/push", client: &http.Client{Transport: tr, Timeout: cfg.Timeout},
+		streams: newStreams(cfg), name: "loki " + cfg.URL, kick: make(chan struct{}, 1), room: make(chan struct{}),
+		slots: make(chan struct{}, cfg.MaxInFlight), done: make(chan struct{})}
+	s.log = log.With("component", "sink", "sink", s.name)
+	s.m = newMetrics(deps.Registerer, s.name)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	go s.flusher()
+	return s, nil
+}
+
+// Name says where the sink pushes.
+func (s *Sink) Name() string { return s.name }
+
+// Open starts an object.
+func (s *Sink) Open(_ context.Context, o *sink.Object) (sink.Writer, error) {
+	return &handle{s: s, obj: &object{parts: 1}, cur: s.newWriter(o)}, nil
+}
+
+// handle is what the exporter writes one object to. Its entries gather in
+// a writer; an object larger than batch_bytes is cut into parts pushed as
+// they fill, so no object is held whole.
+type handle struct {
+	s   *Sink
+	obj *object
+	cur *writer
+}
+
+// object settles an object whose parts are pushed apart.
+type object struct {
+	mu      sync.Mutex
+	parts   int
+	res     sink.Result
+	ack     func(sink.Result)
+	aborted bool
+}
+
+func (o *object) settle(r sink.Result) {
+	o.mu.Lock()
+	if r.Err != nil && o.res.Err == nil {
+		o.res.Err = r.Err
+	}
+	o.res.Rejects = append(o.res.Rejects, r.Rejects...)
+	o.parts--
+	done := o.parts == 0 && !o.aborted && o.ack != nil
+	res, ack := o.res, o.ack
+	o.mu.Unlock()
+	if done {
+		ack(res)
+	}
+}
+
+// Write turns the batch's records into entries. While the pushes in
+// flight and two batches' worth of entries wait, it waits too.
+func (h *handle) Write(ctx context.Context, b *sink.Batch) error {
+	if err := h.s.waitRoom(ctx); err != nil {
+		return err
+	}
+	for i := range b.Records {
+		h.cur.appendEntry(&b.Records[i])
+	}
+	if h.cur.bytes >= int(h.s.cfg.BatchBytes) {
+		h.obj.mu.Lock()
+		h.obj.parts++
+		h.obj.mu.Unlock()
+		h.cur.ack = h.obj.settle
+		h.s.enqueue(h.cur)
+		h.cur = h.s.newWriter(h.cur.o)
+	}
+	return nil
+}
+
+// End queues the object's last part.
+func (h *handle) End(ack func(sink.Result)) {
+	h.obj.mu.Lock()
+	h.obj.ack = ack
+	h.obj.mu.Unlock()
+	h.cur.ack = h.obj.settle
+	h.s.enqueue(h.cur)
+	h.cur = nil
+}
+
+// Abort drops what was not pushed; parts already full are still pushed
+// (identical entries again on redelivery, dropped by Loki).
+func (h *handle) Abort() {
+	h.obj.mu.Lock()
+	h.obj.aborted = true
+	h.obj.mu.Unlock()
+	if h.cur != nil {
+		h.s.release(h.cur)
+		h.cur = nil
+	}
+}
+
+// writer holds the entries of one part of an object.
+type writer struct {
+	s       *Sink
+	o       *sink.Object
+	entries []entry
+	meta    []metaPair
+	text    []byte
+	key     []byte
+	bytes   int
+	ack     func(sink.Result)
+}
+
+func (s *Sink) newWriter(o *sink.Object) *writer {
+	s.mu.Lock()
+	var w *writer
+	if n := len(s.free); n > 0 {
+		w, s.free = s.free[n-1], s.free[:n-1]
+	}
+	s.mu.Unlock()
+	if w == nil {
+		w = &writer{s: s}
+	}
+	w.o = o
+	return w
+}
+
+func (s *Sink) release(w *writer) {
+	w.o, w.ack, w.bytes = nil, nil, 0
+	clear(w.entries)
+	clear(w.meta)
+	w.entries, w.meta, w.text = w.entries[:0], w.meta[:0], w.text[:0]
+	s.mu.Lock()
+	if len(s.free) < 8 {
+		s.free = append(s.free, w)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Sink) waitRoom(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		full, room := s.bytes >= 2*int(s.cfg.BatchBytes) && !s.closing, s.room
+		s.mu.Unlock()
+		if !full {
+			return nil
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (s *Sink) enqueue(w *writer) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		s.finish(w, sink.Result{Err: errors.New("loki sink closed")})
+		return
+	}
+	s.latest = time.Now()
+	if len(s.pending) == 0 {
+		s.oldest = s.latest
+	}
+	s.pending = append(s.pending, w)
+	s.bytes += w.bytes
+	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *Sink) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Sink) finish(w *writer, r sink.Result) {
+	ack := w.ack
+	s.release(w)
+	ack(r)
+}
+
+// idle is how long the flusher waits for more objects once they stop coming.
+const idle = 250 * time.Millisecond
+
+// flusher hands groups of parts to pushes when they fill batch_bytes, when
+// the oldest waited batch_wait, when objects stop coming, and at Close.
+func (s *Sink) flusher() {
+	defer close(s.done)
+	t := time.NewTimer(s.cfg.BatchWait)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		closing := s.closing
+		var group []*writer
+		if s.bytes >= int(s.cfg.BatchBytes) || (len(s.pending) > 0 && (closing || time.Since(s.oldest) >= s.cfg.BatchWait || time.Since(s.latest) >= idle)) {
+			n, size := 0, 0
+			for n < len(s.pending) && (n == 0 || size+s.pending[n].bytes <= int(s.cfg.BatchBytes)) {
+				size += s.pending[n].bytes
+				n++
+			}
+			group = slices.Clone(s.pending[:n])
+			s.pending = slices.Delete(s.pending, 0, n)
+			s.bytes -= size
+			s.oldest = time.Now()
+			close(s.room)
+			s.room = make(chan struct{})
+		}
+		wait := s.cfg.BatchWait
+		if len(s.pending) > 0 {
+			wait = max(0, min(s.cfg.BatchWait-time.Since(s.oldest), idle-time.Since(s.latest)))
+		}
+		s.mu.Unlock()
+		if group != nil {
+			select {
+			case s.slots <- struct{}{}:
+			case <-s.ctx.Done():
+				for _, w := range group {
+					s.finish(w, sink.Result{Err: s.ctx.Err()})
+				}
+				continue
+			}
+			s.jobs.Add(1)
+			go func() {
+				defer s.jobs.Done()
+				defer func() { <-s.slots }()
+				s.deliver(group)
+			}()
+			continue
+		}
+		if closing {
+			s.jobs.Wait()
+			return
+		}
+		t.Reset(wait)
+		select {
+		case <-s.kick:
+		case <-t.C:
+		case <-s.ctx.Done():
+		}
+		if s.ctx.Err() != nil {
+			s.mu.Lock()
+			rest := s.pending
+			s.pending, s.bytes = nil, 0
+			s.mu.Unlock()
+			for _, w := range rest {
+				s.finish(w, sink.Result{Err: s.ctx.Err()})
+			}
+			s.jobs.Wait()
+			return
+		}
+	}
+}
+
+// Close pushes what is pending and stops; objects still pending when ctx
+// ends are acknowledged as failed.
+func (s *Sink) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	close(s.room)
+	s.room = make(chan struct{})
+	s.mu.Unlock()
+	s.wake()
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.cancel()
+		<-s.done
+	}
+	s.cancel()
+	s.client.CloseIdleConnections()
+	return nil
+}
+
+// Ready reports whether the last push reached Loki.
+func (s *Sink) Ready() error {
+	s.health.Lock()
+	defer s.health.Unlock()
+	return s.up
+}
+
+func (s *Sink) setUp(err error) {
+	s.health.Lock()
+	s.up = err
+	s.health.Unlock()
+	if err == nil {
+		s.m.up.Set(1)
+	} else {
+		s.m.up.Set(0)
+	}
+}
+
+var _ sink.Readier = (*Sink)(nil)
+
+type metrics struct {
+	pushes  *prometheus.CounterVec
+	entries prometheus.Counter
+	bytes   prometheus.Counter
+	seconds prometheus.Histogram
+	up      prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer, name string) metrics {
+	l := prometheus.Labels{"sink": name}
+	m := metrics{
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlog_loki_pushes_total",
+			Help: "Pushes to Loki, by result (ok, retried, rejected, failed).", ConstLabels: l}, []string{"result"}),
+		entries: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlog_loki_entries_total",
+			Help: "Entries Loki acknowledged.", ConstLabels: l}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlog_loki_sent_bytes_total",
+			Help: "Bytes of push requests sent (compressed).", ConstLabels: l}),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flowlog_loki_push_seconds",
+			Help: "Time a push took.", ConstLabels: l, Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowlog_loki_up",
+			Help: "1 when the last push reached Loki.", ConstLabels: l}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.pushes, m.entries, m.bytes, m.seconds, m.up} {
+			reg.MustRegister(c)
+		}
+	}
+	return m
+}
