@@ -21,10 +21,17 @@ import (
 	"github.com/flowlog/flowlog/exporter/sink"
 )
 
-// ref is entry i of writer w.
+// ref is entry i of writer w, with what requests are sorted by.
 type ref struct {
-	w *writer
-	i int32
+	ts  int64
+	sid int32 // the stream's id
+	i   int32
+	w   *writer
+}
+
+func refOf(w *writer, i int) ref {
+	e := &w.entries[i]
+	return ref{ts: e.ts, sid: int32(e.st.id), i: int32(i), w: w}
 }
 
 func (r ref) e() *entry { return &r.w.entries[r.i] }
@@ -44,14 +51,13 @@ var builders = sync.Pool{New: func() any { return new(builder) }}
 // entries in order.
 func sortRefs(refs []ref) {
 	slices.SortFunc(refs, func(a, b ref) int {
-		ea, eb := a.e(), b.e()
-		if ea.st.id != eb.st.id {
-			return ea.st.id - eb.st.id
+		if a.sid != b.sid {
+			return int(a.sid - b.sid)
 		}
 		switch {
-		case ea.ts < eb.ts:
+		case a.ts < b.ts:
 			return -1
-		case ea.ts > eb.ts:
+		case a.ts > b.ts:
 			return 1
 		}
 		return 0
@@ -100,10 +106,9 @@ func (b *builder) build(refs []ref) ([]byte, error) {
 	}
 	b.out = slices.Grow(b.out[:0], snappy.MaxEncodedLen(size))
 	b.out = snappy.Encode(b.out[:cap(b.out)], b.raw)
-	// The request refers to the writers' text: let go of it.
-	clear(b.req.Streams)
-	clear(b.ents)
-	clear(b.lbls)
+	// The request's strings point into the writers' text; they are
+	// overwritten by the next build (a pooled builder holds at most one
+	// request's worth).
 	return b.out, nil
 }
 
@@ -112,7 +117,7 @@ func (s *Sink) deliver(group []*writer) {
 	var refs []ref
 	for _, w := range group {
 		for i := range w.entries {
-			refs = append(refs, ref{w, int32(i)})
+			refs = append(refs, refOf(w, i))
 		}
 	}
 	sortRefs(refs)
