@@ -377,6 +377,17 @@ func runBackfill(cmd *cobra.Command, s streams, o exportOptions, cfg exporter.Co
 
 // backfill runs the backfill of every source and says how it went.
 func backfill(ctx context.Context, s streams, st *started, r source.Range, dryRun bool, log *slog.Logger, jsonLogs bool) error {
+	// A far end that refuses old entries (Loki) says so before the work.
+	for _, sk := range st.parts.Sinks {
+		if a, ok := sk.(interface {
+			AcceptsSince(context.Context) (time.Time, bool)
+		}); ok {
+			if oldest, ok := a.AcceptsSince(ctx); ok && r.Since.Before(oldest) {
+				log.Warn("the sink refuses entries older than it accepts: records of the range before that will be rejected (see the dead letters); raise its limit for a backfill",
+					"sink", sk.Name(), "oldest_accepted", oldest.UTC().Format(time.RFC3339), "since", r.Since.UTC().Format(time.RFC3339))
+			}
+		}
+	}
 	cp := st.parts.Checkpoint
 	var total pipeline.Stats
 	failed := false

@@ -32,6 +32,10 @@ type fakeLoki struct {
 }
 
 func (f *fakeLoki) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/config" {
+		io.WriteString(w, "limits_config:\n  reject_old_samples: true\n  reject_old_samples_max_age: 1w\n  max_line_size: 256KB\n")
+		return
+	}
 	if r.URL.Path != "/loki/api/v1/push" || r.Header.Get("Content-Type") != "application/x-protobuf" {
 		http.Error(w, "not a push", http.StatusNotFound)
 		return
@@ -255,5 +259,23 @@ func TestPermanentAndDown(t *testing.T) {
 	r = deliverAll(t, down, genObjects(t, 1, 50))[0]
 	if r.Status() != sink.Failed || down.Ready() == nil {
 		t.Errorf("receiver down: %v (%v), ready %v", r.Status(), r.Err, down.Ready())
+	}
+}
+
+// TestCheck: --check pushes nothing but reaches Loki with the credentials,
+// and reads how old an entry Loki still takes.
+func TestCheck(t *testing.T) {
+	f := &fakeLoki{}
+	s := fakeSink(t, f, nil)
+	if err := s.Check(t.Context()); err != nil || f.pushes != 1 || len(f.entries) != 0 {
+		t.Errorf("check: %v, %d pushes, %d entries", err, f.pushes, len(f.entries))
+	}
+	oldest, ok := s.AcceptsSince(t.Context())
+	if want := time.Now().Add(-7 * 24 * time.Hour); !ok || oldest.Sub(want).Abs() > time.Minute {
+		t.Errorf("accepts since %v (%v), want about %v", oldest, ok, want)
+	}
+	f.respond = func(int, *push.PushRequest) (int, map[string]string, string) { return http.StatusForbidden, nil, "no" }
+	if err := s.Check(t.Context()); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("check with 403: %v", err)
 	}
 }

@@ -17,14 +17,17 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 
 	"github.com/flowlog/flowlog/exporter/sink"
 )
@@ -410,3 +413,62 @@ func newMetrics(reg prometheus.Registerer, name string) metrics {
 	}
 	return m
 }
+
+// Check pushes an empty request: it reaches Loki with the sink's address,
+// tenant and credentials, and stores nothing.
+func (s *Sink) Check(ctx context.Context) error {
+	b := builders.Get().(*builder)
+	defer builders.Put(b)
+	body, err := b.build(nil)
+	if err != nil {
+		return err
+	}
+	if _, err := s.pushOnce(body); err != nil {
+		return err
+	}
+	if oldest, ok := s.AcceptsSince(ctx); ok {
+		s.log.Info("loki refuses older entries", "oldest_accepted", oldest.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+var (
+	rejectOldRe = regexp.MustCompile(`(?m)^\s*reject_old_samples:\s*(true|false)\s*$`)
+	maxAgeRe    = regexp.MustCompile(`(?m)^\s*reject_old_samples_max_age:\s*(\S+)\s*$`)
+)
+
+// AcceptsSince asks Loki's /config how old an entry may be: ok is false
+// when Loki does not say (the endpoint is not exposed, or old entries are
+// taken).
+func (s *Sink) AcceptsSince(ctx context.Context) (oldest time.Time, ok bool) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.URL+"/config", nil)
+	if err != nil {
+		return time.Time{}, false
+	}
+	s.authorize(req)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return time.Time{}, false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		return time.Time{}, false
+	}
+	if m := rejectOldRe.FindSubmatch(body); m == nil || string(m[1]) != "true" {
+		return time.Time{}, false
+	}
+	m := maxAgeRe.FindSubmatch(body)
+	if m == nil {
+		return time.Time{}, false
+	}
+	age, err := model.ParseDuration(string(m[1]))
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Now().Add(-time.Duration(age)), true
+}
+
+var _ sink.Checker = (*Sink)(nil)

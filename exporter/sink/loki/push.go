@@ -294,15 +294,7 @@ func (s *Sink) pushOnce(body []byte) (retryAfter time.Duration, err error) {
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("User-Agent", "flowlog")
-	if s.cfg.Tenant != "" {
-		req.Header.Set("X-Scope-OrgID", s.cfg.Tenant)
-	}
-	switch {
-	case s.cfg.BearerToken != "":
-		req.Header.Set("Authorization", "Bearer "+string(s.cfg.BearerToken))
-	case s.cfg.Username != "":
-		req.SetBasicAuth(s.cfg.Username, string(s.cfg.Password))
-	}
+	s.authorize(req)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("push to %s: %w", s.cfg.URL, errors.Unwrap(err))
@@ -343,4 +335,17 @@ func parseRetryAfter(v string) time.Duration {
 		return max(0, time.Until(t))
 	}
 	return 0
+}
+
+// authorize adds the tenant and the credentials.
+func (s *Sink) authorize(req *http.Request) {
+	if s.cfg.Tenant != "" {
+		req.Header.Set("X-Scope-OrgID", s.cfg.Tenant)
+	}
+	switch {
+	case s.cfg.BearerToken != "":
+		req.Header.Set("Authorization", "Bearer "+string(s.cfg.BearerToken))
+	case s.cfg.Username != "":
+		req.SetBasicAuth(s.cfg.Username, string(s.cfg.Password))
+	}
 }
