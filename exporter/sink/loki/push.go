@@ -38,11 +38,12 @@ func (r ref) e() *entry { return &r.w.entries[r.i] }
 
 // builder makes push requests; its memory is reused from one to the next.
 type builder struct {
-	req  push.PushRequest
-	ents []push.Entry
-	lbls []push.LabelAdapter
-	raw  []byte
-	out  []byte
+	req   push.PushRequest
+	ents  []push.Entry
+	lbls  []push.LabelAdapter
+	raw   []byte
+	out   []byte
+	sizes []int
 }
 
 var builders = sync.Pool{New: func() any { return new(builder) }}
@@ -99,11 +100,8 @@ func (b *builder) build(refs []ref) ([]byte, error) {
 	if cur != nil {
 		b.req.Streams = append(b.req.Streams, push.Stream{Labels: cur.labels, Entries: b.ents[start:len(b.ents):len(b.ents)]})
 	}
-	size := b.req.Size()
-	b.raw = slices.Grow(b.raw[:0], size)[:size]
-	if _, err := b.req.MarshalToSizedBuffer(b.raw); err != nil {
-		return nil, err
-	}
+	b.raw, b.sizes = appendPush(b.raw[:0], &b.req, b.sizes)
+	size := len(b.raw)
 	b.out = slices.Grow(b.out[:0], snappy.MaxEncodedLen(size))
 	b.out = snappy.Encode(b.out[:cap(b.out)], b.raw)
 	// The request's strings point into the writers' text; they are
