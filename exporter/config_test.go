@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/sink/clickhouse"
+	"github.com/flowlog/flowlog/exporter/sink/loki"
 )
 
 func TestExampleConfig(t *testing.T) {
@@ -168,5 +169,20 @@ func TestExampleClickHouseConfig(t *testing.T) {
 	ch, ok := c.Sinks[0].Options().(clickhouse.Config)
 	if !ok || len(ch.Addresses) != 2 || !ch.TLS.Enabled || ch.Password != "ch-s3cr3t" || ch.Retention.Hour != 365*24*time.Hour || ch.BatchRows != 50000 {
 		t.Errorf("clickhouse sink read wrong: %+v", ch)
+	}
+}
+
+func TestExampleLokiConfig(t *testing.T) {
+	t.Setenv("FLOWLOG_S3_ACCESS_KEY", "AKIAEXAMPLE")
+	t.Setenv("FLOWLOG_S3_SECRET_KEY", "s3cr3t")
+	t.Setenv("LOKI_API_TOKEN", "glc_token")
+	c, err := Load(filepath.Join("..", "configs", "exporter-loki.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := c.Sinks[0].Options().(loki.Config)
+	if !ok || l.URL != "https://logs-prod-eu-west-0.grafana.net" || l.Username != "123456" || l.Password != "glc_token" ||
+		l.Labels["env"] != "prod" || l.BatchBytes != 1<<20 || l.MaxInFlight != 4 {
+		t.Errorf("loki sink read wrong: %+v", l)
 	}
 }
