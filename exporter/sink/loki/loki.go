@@ -157,9 +157,10 @@ func (h *handle) Write(ctx context.Context, b *sink.Batch) error {
 		h.obj.mu.Lock()
 		h.obj.parts++
 		h.obj.mu.Unlock()
-		h.cur.ack = h.obj.settle
-		h.s.enqueue(h.cur)
-		h.cur = h.s.newWriter(h.cur.o)
+		full, o := h.cur, h.cur.o
+		full.ack = h.obj.settle
+		h.cur = h.s.newWriter(o) // before the full part is handed over: once it is, it is not ours
+		h.s.enqueue(full)
 	}
 	return nil
 }
