@@ -1,10 +1,14 @@
 package loki
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/flowlog/flowlog/exporter/sink"
+	"github.com/flowlog/flowlog/parser"
 )
 
 func TestParseURL(t *testing.T) {
@@ -63,4 +67,36 @@ func TestValidate(t *testing.T) {
 	f(func(c *Config) { c.Password = "p" }, "password: needs username")
 	f(func(c *Config) { c.Username, c.BearerToken = "u", "t" }, "one or the other")
 	f(func(c *Config) { c.MaxInFlight = 0 }, "max_in_flight")
+}
+
+// TestStreamLabels: label values come from objects; quoted, no value adds
+// a label or ends the set.
+func TestStreamLabels(t *testing.T) {
+	c := DefaultConfig()
+	c.URL, c.Labels = "http://loki:3100", map[string]string{"env": `pro"d`}
+	st := newStreams(c)
+	r := &sink.Record{}
+	r.AccountID, r.InterfaceID = []byte("a\"b\n}, job=\"x\""), []byte(`eni-\1`)
+	r.Action = parser.ActionReject
+	got := st.get([]byte("k"), r).labels
+	want := map[string]string{"job": "flowlog", "env": `pro"d`, "account_id": "a\"b\n}, job=\"x\"", "interface_id": `eni-\1`,
+		"action": "REJECT", "log_status": "-"}
+	parsed := map[string]string{}
+	rest := strings.TrimSuffix(strings.TrimPrefix(got, "{"), "}")
+	for rest != "" {
+		name, after, ok := strings.Cut(rest, "=")
+		if !ok {
+			t.Fatalf("labels %s: no = after %q", got, rest)
+		}
+		q, err := strconv.QuotedPrefix(after)
+		if err != nil {
+			t.Fatalf("labels %s: %v", got, err)
+		}
+		v, _ := strconv.Unquote(q)
+		parsed[strings.TrimSpace(name)] = v
+		rest = strings.TrimPrefix(strings.TrimPrefix(after[len(q):], ","), " ")
+	}
+	if diff := cmp.Diff(want, parsed); diff != "" {
+		t.Errorf("labels %s (-want +got):\n%s", got, diff)
+	}
 }

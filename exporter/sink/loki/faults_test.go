@@ -32,6 +32,10 @@ type fakeLoki struct {
 }
 
 func (f *fakeLoki) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/loki/api/v1/status/buildinfo" {
+		io.WriteString(w, `{"version":"3.5.1","revision":"abc","branch":"HEAD"}`)
+		return
+	}
 	if r.URL.Path == "/config" {
 		io.WriteString(w, "limits_config:\n  reject_old_samples: true\n  reject_old_samples_max_age: 1w\n  max_line_size: 256KB\n")
 		return
@@ -269,6 +273,9 @@ func TestCheck(t *testing.T) {
 	s := fakeSink(t, f, nil)
 	if err := s.Check(t.Context()); err != nil || f.pushes != 1 || len(f.entries) != 0 {
 		t.Errorf("check: %v, %d pushes, %d entries", err, f.pushes, len(f.entries))
+	}
+	if v := s.version(t.Context()); v != "3.5.1" {
+		t.Errorf("version %q", v)
 	}
 	oldest, ok := s.AcceptsSince(t.Context())
 	if want := time.Now().Add(-7 * 24 * time.Hour); !ok || oldest.Sub(want).Abs() > time.Minute {

@@ -427,10 +427,45 @@ func (s *Sink) Check(ctx context.Context) error {
 	if _, err := s.pushOnce(body); err != nil {
 		return err
 	}
+	if v := s.version(ctx); v != "" {
+		s.log.Info("loki reached", "version", v)
+	}
 	if oldest, ok := s.AcceptsSince(ctx); ok {
 		s.log.Info("loki refuses older entries", "oldest_accepted", oldest.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// version asks /loki/api/v1/status/buildinfo; "" when Loki does not say.
+func (s *Sink) version(ctx context.Context) string {
+	body := s.get(ctx, "/loki/api/v1/status/buildinfo")
+	if m := versionRe.FindSubmatch(body); m != nil {
+		return string(m[1])
+	}
+	return ""
+}
+
+var versionRe = regexp.MustCompile(`"version"\s*:\s*"([^"]{1,64})"`)
+
+// get returns the body of a GET below the sink's url, nil on any failure.
+func (s *Sink) get(ctx context.Context, path string) []byte {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.URL+path, nil)
+	if err != nil {
+		return nil
+	}
+	s.authorize(req)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	return body
 }
 
 var (
@@ -442,22 +477,7 @@ var (
 // when Loki does not say (the endpoint is not exposed, or old entries are
 // taken).
 func (s *Sink) AcceptsSince(ctx context.Context) (oldest time.Time, ok bool) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.cfg.URL+"/config", nil)
-	if err != nil {
-		return time.Time{}, false
-	}
-	s.authorize(req)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return time.Time{}, false
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode != http.StatusOK {
-		return time.Time{}, false
-	}
+	body := s.get(ctx, "/config")
 	if m := rejectOldRe.FindSubmatch(body); m == nil || string(m[1]) != "true" {
 		return time.Time{}, false
 	}
