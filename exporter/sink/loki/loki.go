@@ -425,6 +425,11 @@ func (s *Sink) Check(ctx context.Context) error {
 		return err
 	}
 	if _, err := s.pushOnce(body); err != nil {
+		var refused *errRefused
+		if errors.As(err, &refused) {
+			// An empty push has nothing to refuse.
+			return fmt.Errorf("%s does not take Loki pushes (is url the base of the push API, with the receiver's path prefix?): %s", s.push, refused.msg)
+		}
 		return err
 	}
 	if v := s.version(ctx); v != "" {
