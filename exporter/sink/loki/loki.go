@@ -8,7 +8,10 @@
 // metadata depend on the record alone. A record delivered again (after a
 // crash, a failed push, an abort) is the identical entry, and Loki drops an
 // entry whose stream, timestamp and line it already holds. Each push is
-// acknowledged by Loki before the objects in it are.
+// acknowledged by Loki before the objects in it are: pushes are made here,
+// synchronously, with the push types and loki-client-go's backoff, because
+// loki-client-go's client returns before delivery and drops what it could
+// not deliver, so it cannot say when an object is durable.
 package loki
 
 import (

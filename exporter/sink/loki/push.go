@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/grafana/loki-client-go/pkg/backoff"
 	"github.com/grafana/loki/pkg/push"
 
 	"github.com/flowlog/flowlog/exporter/sink"
@@ -246,7 +246,9 @@ func refusedBy(msg string, refs []ref) []bool {
 // asks) for retry_for.
 func (s *Sink) pushRetrying(body []byte) error {
 	deadline := time.Now().Add(s.cfg.RetryFor)
-	backoff := s.cfg.MinBackoff
+	// loki-client-go's backoff: doubling, with jitter. Its client is not
+	// used: it acknowledges nothing (see the package comment).
+	bo := backoff.New(s.ctx, backoff.BackoffConfig{MinBackoff: s.cfg.MinBackoff, MaxBackoff: s.cfg.MaxBackoff})
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		retryAfter, err := s.pushOnce(body)
@@ -268,8 +270,7 @@ func (s *Sink) pushRetrying(body []byte) error {
 			return err
 		}
 		s.m.pushes.WithLabelValues("retried").Inc()
-		wait := backoff/2 + rand.N(backoff/2+1)
-		wait = max(wait, retryAfter)
+		wait := max(bo.NextDelay(), retryAfter)
 		wait = min(wait, time.Until(deadline))
 		if attempt == 1 || attempt%10 == 0 {
 			s.log.Warn("push failed; retrying", "attempt", attempt, "in", wait.Round(time.Millisecond), "err", err)
@@ -278,7 +279,6 @@ func (s *Sink) pushRetrying(body []byte) error {
 		case <-time.After(wait):
 		case <-s.ctx.Done():
 		}
-		backoff = min(2*backoff, s.cfg.MaxBackoff)
 	}
 }
 
