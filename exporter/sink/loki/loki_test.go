@@ -1,11 +1,8 @@
 package loki
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,7 +12,6 @@ import (
 
 	"github.com/flowlog/flowlog/exporter/ecs"
 	"github.com/flowlog/flowlog/exporter/enrich"
-	"github.com/flowlog/flowlog/exporter/recordid"
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/sink/sinktest"
 	"github.com/flowlog/flowlog/internal/gen"
@@ -71,54 +67,10 @@ func TestConformanceIntegration(t *testing.T) {
 	})
 }
 
-// objects parses generated objects into batches as the pipeline cuts them,
-// enriched by e.
+// objects generates objects and cuts them into batches, enriched by e.
 func objects(t testing.TB, e enrich.Config, cfg gen.Config, batch int) []*sinktest.Object {
 	t.Helper()
-	g, err := gen.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	en, err := enrich.New(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { en.Close() })
-	fill := en.NewFiller()
-	enc, err := ecs.New(ecs.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*sinktest.Object
-	for i := range cfg.Objects {
-		o := &sinktest.Object{Obj: &sink.Object{Source: "s3://flows", Bucket: "flows", Key: "logs/" + g.Key(i),
-			ETag: fmt.Sprintf(`"%d"`, i), Time: time.Now(), Size: 1}}
-		ids := recordid.ForObject(o.Obj.Bucket, o.Obj.Key, o.Obj.ETag)
-		r := parser.NewReader(bytes.NewReader(g.Object(i)), o.Obj.Key, parser.Options{})
-		var b *sink.Batch
-		for {
-			rec, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if b == nil || b.Len() == batch {
-				b = sink.NewBatch(enc)
-				b.Reset(o.Obj, len(o.Batches))
-				o.Batches = append(o.Batches, b)
-			}
-			sr := b.Add(rec)
-			sr.Line = r.Line()
-			ids.Append(sr.ID[:0], sr.Line)
-			fill.Fill(&sr.Enrich, &sr.Record)
-			o.IDs = append(o.IDs, string(sr.ID[:]))
-			o.Lines = append(o.Lines, sr.Line)
-		}
-		out = append(out, o)
-	}
-	return out
+	return sinktest.Objects(t, e, cfg, batch)
 }
 
 func deliverAll(t *testing.T, s sink.Sink, objs []*sinktest.Object) []sink.Result {

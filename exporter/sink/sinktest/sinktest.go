@@ -98,10 +98,19 @@ func (g *generator) object(t *testing.T, records, batch int) *Object {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &Object{Obj: &sink.Object{Source: "s3://conformance", Bucket: "conformance", Key: fmt.Sprintf("flowlogs/sinktest-%d-%d.log.gz", time.Now().UnixNano(), i),
-		ETag: fmt.Sprintf(`"etag-%d"`, i), Time: time.Now(), Size: 1}}
-	ids := recordid.ForObject(o.Obj.Bucket, o.Obj.Key, o.Obj.ETag)
-	r := parser.NewReader(bytes.NewReader(gn.Object(0)), o.Obj.Key, parser.Options{})
+	obj := &sink.Object{Source: "s3://conformance", Bucket: "conformance", Key: fmt.Sprintf("flowlogs/sinktest-%d-%d.log.gz", time.Now().UnixNano(), i),
+		ETag: fmt.Sprintf(`"etag-%d"`, i), Time: time.Now(), Size: 1}
+	o := Cut(t, obj, gn.Object(0), g.enc, g.fill, batch)
+	return o
+}
+
+// Cut parses an object's bytes into batches of batch records, as the
+// pipeline cuts them: ids, lines and enrichment (by fill) set.
+func Cut(t testing.TB, obj *sink.Object, data []byte, enc *ecs.Encoder, fill *enrich.Filler, batch int) *Object {
+	t.Helper()
+	o := &Object{Obj: obj}
+	ids := recordid.ForObject(obj.Bucket, obj.Key, obj.ETag)
+	r := parser.NewReader(bytes.NewReader(data), obj.Key, parser.Options{})
 	var b *sink.Batch
 	for {
 		rec, err := r.Next()
@@ -112,18 +121,44 @@ func (g *generator) object(t *testing.T, records, batch int) *Object {
 			t.Fatal(err)
 		}
 		if b == nil || b.Len() == batch {
-			b = sink.NewBatch(g.enc)
-			b.Reset(o.Obj, len(o.Batches))
+			b = sink.NewBatch(enc)
+			b.Reset(obj, len(o.Batches))
 			o.Batches = append(o.Batches, b)
 		}
 		sr := b.Add(rec)
 		sr.Line = r.Line()
 		ids.Append(sr.ID[:0], sr.Line)
-		g.fill.Fill(&sr.Enrich, &sr.Record)
+		fill.Fill(&sr.Enrich, &sr.Record)
 		o.IDs = append(o.IDs, string(sr.ID[:]))
 		o.Lines = append(o.Lines, sr.Line)
 	}
 	return o
+}
+
+// Objects generates cfg.Objects objects (bucket "flows", keys under logs/)
+// and cuts them into batches, enriched by e.
+func Objects(t testing.TB, e enrich.Config, cfg gen.Config, batch int) []*Object {
+	t.Helper()
+	g, err := gen.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	en, err := enrich.New(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { en.Close() })
+	enc, err := ecs.New(ecs.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := en.NewFiller()
+	var out []*Object
+	for i := range cfg.Objects {
+		obj := &sink.Object{Source: "s3://flows", Bucket: "flows", Key: "logs/" + g.Key(i), ETag: fmt.Sprintf(`"%d"`, i), Time: time.Now(), Size: 1}
+		out = append(out, Cut(t, obj, g.Object(i), enc, fill, batch))
+	}
+	return out
 }
 
 // Deliver writes every batch of o and ends it; the returned channel gets
