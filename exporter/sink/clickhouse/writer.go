@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/flowlog/flowlog/exporter/sink"
@@ -12,7 +11,7 @@ import (
 
 // Open starts an object.
 func (s *Sink) Open(_ context.Context, o *sink.Object) (sink.Writer, error) {
-	return &handle{s: s, obj: &object{parts: 1}, cur: s.newWriter(o)}, nil
+	return &handle{s: s, obj: sink.NewParts(), cur: s.newWriter(o)}, nil
 }
 
 // handle is what the exporter writes one object to. The object's rows
@@ -21,35 +20,10 @@ func (s *Sink) Open(_ context.Context, o *sink.Object) (sink.Writer, error) {
 // memory an object takes is bounded however large it is.
 type handle struct {
 	s   *Sink
-	obj *object
+	obj *sink.Parts
 	cur *writer // the part being filled
 }
 
-// object settles an object whose parts are inserted apart: acknowledged
-// once every part is, with the worst of their results.
-type object struct {
-	mu      sync.Mutex
-	parts   int // parts not yet settled, the last (ended or not) included
-	res     sink.Result
-	ack     func(sink.Result)
-	aborted bool
-}
-
-func (o *object) settle(r sink.Result) {
-	o.mu.Lock()
-	if r.Err != nil && o.res.Err == nil {
-		o.res.Err = r.Err
-	}
-	o.res.Rejects = append(o.res.Rejects, r.Rejects...)
-	o.res.Duplicates += r.Duplicates
-	o.parts--
-	done := o.parts == 0 && !o.aborted && o.ack != nil
-	res, ack := o.res, o.ack
-	o.mu.Unlock()
-	if done {
-		ack(res)
-	}
-}
 
 // Write adds the batch's records to the object's rows. While two inserts'
 // worth of rows wait, it waits too: the sink's memory follows batch_rows,
@@ -61,11 +35,9 @@ func (h *handle) Write(ctx context.Context, b *sink.Batch) error {
 	h.cur.add(b)
 	if h.cur.rows >= h.s.cfg.BatchRows {
 		// A full part of a large object goes to the next insert now.
-		h.obj.mu.Lock()
-		h.obj.parts++
-		h.obj.mu.Unlock()
+		h.obj.Add()
 		full, o := h.cur, h.cur.o
-		full.ack = h.obj.settle
+		full.ack = h.obj.Settle
 		h.cur = h.s.newWriter(o) // before the full part is handed over: once it is, it is not ours
 		h.s.enqueue(full)
 	}
@@ -74,10 +46,8 @@ func (h *handle) Write(ctx context.Context, b *sink.Batch) error {
 
 // End queues the object's last part for the next insert.
 func (h *handle) End(ack func(sink.Result)) {
-	h.obj.mu.Lock()
-	h.obj.ack = ack
-	h.obj.mu.Unlock()
-	h.cur.ack = h.obj.settle
+	h.obj.End(ack)
+	h.cur.ack = h.obj.Settle
 	h.s.enqueue(h.cur)
 	h.cur = nil
 }
@@ -86,9 +56,7 @@ func (h *handle) End(ack func(sink.Result)) {
 // queued are still inserted (a redelivery does not repeat them); no
 // acknowledgement follows.
 func (h *handle) Abort() {
-	h.obj.mu.Lock()
-	h.obj.aborted = true
-	h.obj.mu.Unlock()
+	h.obj.Abort()
 	if h.cur != nil {
 		h.s.release(h.cur)
 		h.cur = nil

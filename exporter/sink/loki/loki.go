@@ -111,7 +111,7 @@ func (s *Sink) Name() string { return s.name }
 
 // Open starts an object.
 func (s *Sink) Open(_ context.Context, o *sink.Object) (sink.Writer, error) {
-	return &handle{s: s, obj: &object{parts: 1}, cur: s.newWriter(o)}, nil
+	return &handle{s: s, obj: sink.NewParts(), cur: s.newWriter(o)}, nil
 }
 
 // handle is what the exporter writes one object to. Its entries gather in
@@ -119,33 +119,10 @@ func (s *Sink) Open(_ context.Context, o *sink.Object) (sink.Writer, error) {
 // they fill, so no object is held whole.
 type handle struct {
 	s   *Sink
-	obj *object
+	obj *sink.Parts
 	cur *writer
 }
 
-// object settles an object whose parts are pushed apart.
-type object struct {
-	mu      sync.Mutex
-	parts   int
-	res     sink.Result
-	ack     func(sink.Result)
-	aborted bool
-}
-
-func (o *object) settle(r sink.Result) {
-	o.mu.Lock()
-	if r.Err != nil && o.res.Err == nil {
-		o.res.Err = r.Err
-	}
-	o.res.Rejects = append(o.res.Rejects, r.Rejects...)
-	o.parts--
-	done := o.parts == 0 && !o.aborted && o.ack != nil
-	res, ack := o.res, o.ack
-	o.mu.Unlock()
-	if done {
-		ack(res)
-	}
-}
 
 // Write turns the batch's records into entries. While the pushes in
 // flight and two batches' worth of entries wait, it waits too.
@@ -157,11 +134,9 @@ func (h *handle) Write(ctx context.Context, b *sink.Batch) error {
 		h.cur.appendEntry(&b.Records[i])
 	}
 	if h.cur.bytes >= int(h.s.cfg.BatchBytes) {
-		h.obj.mu.Lock()
-		h.obj.parts++
-		h.obj.mu.Unlock()
+		h.obj.Add()
 		full, o := h.cur, h.cur.o
-		full.ack = h.obj.settle
+		full.ack = h.obj.Settle
 		h.cur = h.s.newWriter(o) // before the full part is handed over: once it is, it is not ours
 		h.s.enqueue(full)
 	}
@@ -170,10 +145,8 @@ func (h *handle) Write(ctx context.Context, b *sink.Batch) error {
 
 // End queues the object's last part.
 func (h *handle) End(ack func(sink.Result)) {
-	h.obj.mu.Lock()
-	h.obj.ack = ack
-	h.obj.mu.Unlock()
-	h.cur.ack = h.obj.settle
+	h.obj.End(ack)
+	h.cur.ack = h.obj.Settle
 	h.s.enqueue(h.cur)
 	h.cur = nil
 }
@@ -181,9 +154,7 @@ func (h *handle) End(ack func(sink.Result)) {
 // Abort drops what was not pushed; parts already full are still pushed
 // (identical entries again on redelivery, dropped by Loki).
 func (h *handle) Abort() {
-	h.obj.mu.Lock()
-	h.obj.aborted = true
-	h.obj.mu.Unlock()
+	h.obj.Abort()
 	if h.cur != nil {
 		h.s.release(h.cur)
 		h.cur = nil
