@@ -28,13 +28,10 @@ package clickhouse
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -137,23 +134,9 @@ func options(cfg Config) (*clickhouse.Options, error) {
 		o.Compression = &clickhouse.Compression{Method: clickhouse.CompressionGZIP}
 	}
 	if cfg.TLS.Enabled {
-		t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLS.ServerName, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify}
-		if cfg.TLS.CAFile != "" {
-			pem, err := os.ReadFile(cfg.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("tls.ca_file: %w", err)
-			}
-			t.RootCAs = x509.NewCertPool()
-			if !t.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", cfg.TLS.CAFile)
-			}
-		}
-		if cfg.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("tls.cert_file: %w", err)
-			}
-			t.Certificates = []tls.Certificate{cert}
+		t, err := cfg.TLS.Build()
+		if err != nil {
+			return nil, err
 		}
 		o.TLS = t
 	}

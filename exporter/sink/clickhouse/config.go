@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowlog/flowlog/internal/config"
+	"github.com/flowlog/flowlog/internal/tlsconfig"
 )
 
 // Config is the ClickHouse sink's configuration.
@@ -31,14 +32,10 @@ type Config struct {
 	RetryFor    time.Duration `yaml:"retry_for"`      // how long an insert is retried before its objects fail (and are delivered again later)
 }
 
-// TLS is how to reach a server over TLS.
+// TLS is whether and how to reach the servers over TLS.
 type TLS struct {
-	Enabled            bool   `yaml:"enabled"`
-	CAFile             string `yaml:"ca_file"`   // PEM; default the system's roots
-	CertFile           string `yaml:"cert_file"` // client certificate, PEM
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // never in production
+	Enabled          bool `yaml:"enabled"`
+	tlsconfig.Config `yaml:",inline"`
 }
 
 // Retention is how long each table keeps rows; 0 keeps them forever.
@@ -86,8 +83,8 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("compression: %q: want lz4, zstd, gzip (http) or none", c.Compression)
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		return errors.New("tls: cert_file and key_file go together")
+	if err := c.TLS.Validate(); err != nil {
+		return err
 	}
 	for name, d := range map[string]time.Duration{"retention.flows": c.Retention.Flows, "retention.minute": c.Retention.Minute, "retention.hour": c.Retention.Hour} {
 		if d < 0 || d%day != 0 {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/internal/config"
+	"github.com/flowlog/flowlog/internal/tlsconfig"
 	"github.com/flowlog/flowlog/parser"
 )
 
@@ -65,7 +66,7 @@ func TestOptions(t *testing.T) {
 	cert, key := writeCert(t, dir)
 	c = DefaultConfig()
 	c.Protocol, c.Compression = "http", "gzip"
-	c.TLS = TLS{Enabled: true, CAFile: cert, CertFile: cert, KeyFile: key, ServerName: "db.internal"}
+	c.TLS = TLS{Enabled: true, Config: tlsconfig.Config{CAFile: cert, CertFile: cert, KeyFile: key, ServerName: "db.internal"}}
 	if o, err = options(c); err != nil {
 		t.Fatal(err)
 	}
@@ -77,9 +78,9 @@ func TestOptions(t *testing.T) {
 		tls  TLS
 		want string
 	}{
-		{TLS{Enabled: true, CAFile: filepath.Join(dir, "missing.pem")}, "tls.ca_file"},
-		{TLS{Enabled: true, CAFile: key}, "holds no PEM certificate"},
-		{TLS{Enabled: true, CertFile: cert, KeyFile: cert}, "tls.cert_file"},
+		{TLS{Enabled: true, Config: tlsconfig.Config{CAFile: filepath.Join(dir, "missing.pem")}}, "tls.ca_file"},
+		{TLS{Enabled: true, Config: tlsconfig.Config{CAFile: key}}, "holds no PEM certificate"},
+		{TLS{Enabled: true, Config: tlsconfig.Config{CertFile: cert, KeyFile: cert}}, "tls.cert_file"},
 	} {
 		c.TLS = bad.tls
 		if _, err := options(c); err == nil || !strings.Contains(err.Error(), bad.want) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowlog/flowlog/internal/config"
+	"github.com/flowlog/flowlog/internal/tlsconfig"
 )
 
 // Config is the Loki sink's configuration.
@@ -20,7 +21,7 @@ type Config struct {
 	Username    string            `yaml:"username"`     // basic auth (Grafana Cloud: the instance id)
 	Password    config.Secret     `yaml:"password"`     // use ${ENV}
 	BearerToken config.Secret     `yaml:"bearer_token"` // instead of basic auth; use ${ENV}
-	TLS         TLS               `yaml:"tls"`
+	TLS         tlsconfig.Config  `yaml:"tls"`
 	Job         string            `yaml:"job"`    // the job label; default flowlog
 	Labels      map[string]string `yaml:"labels"` // static labels added to every stream
 	Format      string            `yaml:"format"` // the line: logfmt (default) or json
@@ -31,15 +32,6 @@ type Config struct {
 	MinBackoff  time.Duration     `yaml:"min_backoff"`
 	MaxBackoff  time.Duration     `yaml:"max_backoff"`
 	RetryFor    time.Duration     `yaml:"retry_for"` // then the objects fail and are delivered again later
-}
-
-// TLS is how to reach Loki over https.
-type TLS struct {
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // never in production
 }
 
 // DefaultConfig has no URL: one must be given.
@@ -107,8 +99,8 @@ func (c Config) Validate() error {
 	if c.MaxInFlight < 1 || c.MaxInFlight > 64 {
 		return fmt.Errorf("max_in_flight: %d: want 1 to 64", c.MaxInFlight)
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		return errors.New("tls: cert_file and key_file go together")
+	if err := c.TLS.Validate(); err != nil {
+		return err
 	}
 	return nil
 }
