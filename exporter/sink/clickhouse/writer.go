@@ -24,7 +24,6 @@ type handle struct {
 	cur *writer // the part being filled
 }
 
-
 // Write adds the batch's records to the object's rows. While two inserts'
 // worth of rows wait, it waits too: the sink's memory follows batch_rows,
 // not how fast objects are read.

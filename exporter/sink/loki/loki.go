@@ -106,7 +106,6 @@ type handle struct {
 	cur *writer
 }
 
-
 // Write turns the batch's records into entries. While the pushes in
 // flight and two batches' worth of entries wait, it waits too.
 func (h *handle) Write(ctx context.Context, b *sink.Batch) error {
