@@ -46,8 +46,7 @@ type ClickHouse struct {
 	lib     string
 	dataDir string
 	port    int
-	cmd     *exec.Cmd
-	log     *os.File
+	proc    *process
 
 	User, Password string
 }
@@ -72,26 +71,16 @@ func (c *ClickHouse) Addr() string { return "127.0.0.1:" + strconv.Itoa(c.port) 
 // it answers.
 func (c *ClickHouse) Start() {
 	c.t.Helper()
-	if c.cmd != nil {
+	if c.proc != nil {
 		return
 	}
-	logf, err := os.CreateTemp("", "chserver-*.log")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.log = logf
 	cmd := exec.Command(c.bin, "-lib", c.lib, "-path", c.dataDir, "-addr", c.Addr(),
 		"-user", c.User, "-password", c.Password)
-	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		c.t.Fatalf("start chserver: %v", err)
-	}
-	c.cmd = cmd
+	c.proc = startProcess(c.t, "chserver", cmd)
 	ready := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -113,35 +102,21 @@ func (c *ClickHouse) Start() {
 		}
 	case <-time.After(60 * time.Second):
 	}
-	msg, _ := os.ReadFile(logf.Name())
+	msg := c.proc.output()
 	c.Stop()
 	c.t.Fatalf("chserver did not start in 60s:\n%s", msg)
 }
 
 // Stop stops the server by its process id and waits for it to exit.
 func (c *ClickHouse) Stop() {
-	if c.cmd == nil {
-		return
-	}
-	pid := c.cmd.Process.Pid
-	syscall.Kill(-pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-done
-	}
-	c.cmd = nil
-	if c.log != nil {
-		c.log.Close()
-		os.Remove(c.log.Name())
+	if c.proc != nil {
+		c.proc.stop(syscall.SIGTERM, 20*time.Second)
+		c.proc = nil
 	}
 }
 
 func (c *ClickHouse) String() string {
-	return fmt.Sprintf("chserver %s pid %d", c.Addr(), c.cmd.Process.Pid)
+	return fmt.Sprintf("chserver %s pid %d", c.Addr(), c.proc.cmd.Process.Pid)
 }
 
 var chserver struct {

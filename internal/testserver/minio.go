@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,8 +72,7 @@ type MinIO struct {
 	bin     string
 	dataDir string
 	port    int
-	cmd     *exec.Cmd
-	log     *os.File
+	proc    *process
 
 	AccessKey, SecretKey string
 }
@@ -103,40 +101,15 @@ func (m *MinIO) S3Config() objstore.S3Config {
 // Start (re)starts the server on its port and data folder and waits until it answers.
 func (m *MinIO) Start() {
 	m.t.Helper()
-	if m.cmd != nil {
+	if m.proc != nil {
 		return
 	}
-	logf, err := os.CreateTemp("", "minio-*.log")
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	m.log = logf
 	cmd := exec.Command(m.bin, "server", "--quiet", "--address", "127.0.0.1:"+strconv.Itoa(m.port),
 		"--console-address", "127.0.0.1:"+strconv.Itoa(FreePort(m.t)), m.dataDir)
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		m.t.Fatalf("start minio: %v", err)
-	}
-	m.cmd = cmd
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(m.Endpoint() + "/minio/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logf.Name())
-			m.Stop()
-			m.t.Fatalf("minio did not become ready in 60s: %v\n%s", err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	m.proc = startProcess(m.t, "minio", cmd)
+	m.proc.waitHTTP(m.t, "minio", m.Endpoint()+"/minio/health/ready", 60*time.Second)
 }
 
 // Stop stops the server by its process id and waits for it to exit.
@@ -147,23 +120,9 @@ func (m *MinIO) Stop() { m.stop(syscall.SIGTERM) }
 func (m *MinIO) Kill() { m.stop(syscall.SIGKILL) }
 
 func (m *MinIO) stop(sig syscall.Signal) {
-	if m.cmd == nil {
-		return
-	}
-	pid := m.cmd.Process.Pid
-	syscall.Kill(-pid, sig)
-	done := make(chan struct{})
-	go func() { m.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-done
-	}
-	m.cmd = nil
-	if m.log != nil {
-		m.log.Close()
-		os.Remove(m.log.Name())
+	if m.proc != nil {
+		m.proc.stop(sig, 10*time.Second)
+		m.proc = nil
 	}
 }
 
@@ -224,5 +183,5 @@ func (m *MinIO) Objects(bucket string) map[string][]byte {
 }
 
 func (m *MinIO) String() string {
-	return fmt.Sprintf("minio %s pid %d", m.Endpoint(), m.cmd.Process.Pid)
+	return fmt.Sprintf("minio %s pid %d", m.Endpoint(), m.proc.cmd.Process.Pid)
 }

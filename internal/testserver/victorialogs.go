@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -23,8 +22,7 @@ type VictoriaLogs struct {
 	bin     string
 	dataDir string
 	port    int
-	cmd     *exec.Cmd
-	log     *os.File
+	proc    *process
 }
 
 // StartVictoriaLogs starts VictoriaLogs with an empty data folder; it stops
@@ -45,38 +43,13 @@ func (v *VictoriaLogs) URL() string { return "http://127.0.0.1:" + strconv.Itoa(
 // Start (re)starts the server on its port and data folder and waits until it answers.
 func (v *VictoriaLogs) Start() {
 	v.t.Helper()
-	if v.cmd != nil {
+	if v.proc != nil {
 		return
 	}
-	logf, err := os.CreateTemp("", "victorialogs-*.log")
-	if err != nil {
-		v.t.Fatal(err)
-	}
-	v.log = logf
 	cmd := exec.Command(v.bin, "-httpListenAddr=127.0.0.1:"+strconv.Itoa(v.port), "-storageDataPath="+v.dataDir,
 		"-retentionPeriod=100y", "-loki.disableMessageParsing")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		v.t.Fatalf("start victoria-logs: %v", err)
-	}
-	v.cmd = cmd
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(v.URL() + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logf.Name())
-			v.Stop()
-			v.t.Fatalf("victoria-logs did not become ready in 30s: %v\n%s", err, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	v.proc = startProcess(v.t, "victoria-logs", cmd)
+	v.proc.waitHTTP(v.t, "victoria-logs", v.URL()+"/health", 30*time.Second)
 }
 
 // Stop stops the server by its process id and waits for it to exit.
@@ -86,23 +59,9 @@ func (v *VictoriaLogs) Stop() { v.stop(syscall.SIGTERM) }
 func (v *VictoriaLogs) Kill() { v.stop(syscall.SIGKILL) }
 
 func (v *VictoriaLogs) stop(sig syscall.Signal) {
-	if v.cmd == nil {
-		return
-	}
-	pid := v.cmd.Process.Pid
-	syscall.Kill(-pid, sig)
-	done := make(chan struct{})
-	go func() { v.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		syscall.Kill(-pid, syscall.SIGKILL)
-		<-done
-	}
-	v.cmd = nil
-	if v.log != nil {
-		v.log.Close()
-		os.Remove(v.log.Name())
+	if v.proc != nil {
+		v.proc.stop(sig, 20*time.Second)
+		v.proc = nil
 	}
 }
 
@@ -145,5 +104,5 @@ func (v *VictoriaLogs) Query(q string) []map[string]string {
 }
 
 func (v *VictoriaLogs) String() string {
-	return fmt.Sprintf("victoria-logs %s pid %d", v.URL(), v.cmd.Process.Pid)
+	return fmt.Sprintf("victoria-logs %s pid %d", v.URL(), v.proc.cmd.Process.Pid)
 }
