@@ -10,6 +10,7 @@ require (
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.14
 	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.7
 	github.com/aws/aws-sdk-go-v2/service/sts v1.51.7
+	github.com/elastic/go-lumber v0.1.0
 	github.com/florianl/go-nflog/v2 v2.1.0
 	github.com/golang/snappy v1.0.0
 	github.com/google/go-cmp v0.7.0
