@@ -2,7 +2,9 @@ package loki
 
 import (
 	"strconv"
+	"strings"
 	"sync"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/flowlog/flowlog/exporter/ecs"
@@ -56,7 +58,7 @@ func (s *streams) get(key []byte, r *sink.Record) *stream {
 		l = append(l, ", "...)
 		l = append(l, streamLabels[i]...)
 		l = append(l, '=')
-		l = strconv.AppendQuote(l, v)
+		l = strconv.AppendQuote(l, validUTF8(v))
 	}
 	l = append(l, '}')
 	st = &stream{labels: string(l), id: len(s.byKey)}
@@ -147,7 +149,7 @@ func (w *writer) appendEntry(r *sink.Record) {
 	if v.Interface != nil {
 		w.metaConst(mInterface, v.Interface.Name)
 	}
-	w.metaConst(mObject, w.o.Key)
+	w.metaConst(mObject, w.objectKey)
 	e.m1 = int32(len(w.meta))
 	w.entries = append(w.entries, e)
 	w.bytes += int(e.l1-e.l0) + 64*int(e.m1-e.m0)
@@ -287,4 +289,14 @@ func appendProto(dst []byte, r *sink.Record) []byte {
 		return append(dst, name...)
 	}
 	return strconv.AppendUint(dst, uint64(r.Protocol), 10)
+}
+
+// validUTF8 returns s with invalid UTF-8 replaced by U+FFFD: Loki refuses
+// labels and metadata that are not UTF-8, and ids and keys come from
+// objects and file names.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }

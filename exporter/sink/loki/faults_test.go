@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
@@ -284,5 +285,43 @@ func TestCheck(t *testing.T) {
 	f.respond = func(int, *push.PushRequest) (int, map[string]string, string) { return http.StatusForbidden, nil, "no" }
 	if err := s.Check(t.Context()); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Errorf("check with 403: %v", err)
+	}
+}
+
+// TestInvalidUTF8: ids and keys that are not UTF-8 (from object contents,
+// file names) reach Loki as valid UTF-8, which it requires.
+func TestInvalidUTF8(t *testing.T) {
+	var bad []string
+	var mu sync.Mutex
+	f := &fakeLoki{respond: func(_ int, req *push.PushRequest) (int, map[string]string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range req.Streams {
+			if !utf8.ValidString(s.Labels) {
+				bad = append(bad, s.Labels)
+			}
+			for _, e := range s.Entries {
+				for _, m := range e.StructuredMetadata {
+					if !utf8.ValidString(m.Value) {
+						bad = append(bad, m.Name+"="+m.Value)
+					}
+				}
+			}
+		}
+		return http.StatusNoContent, nil, ""
+	}}
+	s := fakeSink(t, f, nil)
+	o := genObjects(t, 1, 20)[0]
+	o.Obj.Key = "flows/\xff\xfe-1767225600.log.gz"
+	for _, b := range o.Batches {
+		for i := range b.Records {
+			b.Records[i].AccountID = []byte("acct-\xc3")
+		}
+	}
+	if r := deliverAll(t, s, []*sinktest.Object{o})[0]; r.Status() != sink.Delivered {
+		t.Fatalf("%v (%v)", r.Status(), r.Err)
+	}
+	if len(bad) > 0 || len(f.entries) != 20 {
+		t.Errorf("%d entries; not UTF-8: %q", len(f.entries), bad)
 	}
 }

@@ -145,14 +145,15 @@ func (h *handle) Abort() {
 
 // writer holds the entries of one part of an object.
 type writer struct {
-	s       *Sink
-	o       *sink.Object
-	entries []entry
-	meta    []metaPair
-	text    []byte
-	key     []byte
-	bytes   int
-	ack     func(sink.Result)
+	s         *Sink
+	o         *sink.Object
+	entries   []entry
+	meta      []metaPair
+	text      []byte
+	key       []byte
+	bytes     int
+	objectKey string // the object's key as valid UTF-8
+	ack       func(sink.Result)
 }
 
 func (s *Sink) newWriter(o *sink.Object) *writer {
@@ -166,11 +167,14 @@ func (s *Sink) newWriter(o *sink.Object) *writer {
 		w = &writer{s: s}
 	}
 	w.o = o
+	if o != nil {
+		w.objectKey = validUTF8(o.Key)
+	}
 	return w
 }
 
 func (s *Sink) release(w *writer) {
-	w.o, w.ack, w.bytes = nil, nil, 0
+	w.o, w.ack, w.bytes, w.objectKey = nil, nil, 0, ""
 	clear(w.entries)
 	clear(w.meta)
 	w.entries, w.meta, w.text = w.entries[:0], w.meta[:0], w.text[:0]
