@@ -143,7 +143,7 @@ func TestHostileKeysIntegration(t *testing.T) {
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records = 4, 300
 	objs := objects(t, e, gc, 1000)
-	for i, k := range []string{"a'b/x.log.gz", `c\'d\\/x.log.gz`, "e\nf\r\x00/x.log.gz", "日本/'); DROP TABLE flows; --.log.gz"} {
+	for i, k := range []string{"a'b/x.log.gz", `c\'d\\/x.log.gz`, "e\nf\r\x00\xff\xfe/x.log.gz", "日本/'); DROP TABLE flows; --.log.gz"} {
 		objs[i].Obj.Key = k
 	}
 	deliverAll(t, s, objs)
