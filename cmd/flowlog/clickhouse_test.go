@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -155,35 +154,11 @@ func TestBackfillKilledClickHouseIntegration(t *testing.T) {
 		t.Skip("runs and kills child processes")
 	}
 	f := newCHFixture(t, 100, 4000, "    batch_rows: 10000\n    flush_interval: 100ms\n")
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
-	kills := 0
 	// Each run is killed at a random moment soon after its first insert
 	// lands, so every kill falls while rows are being inserted (however
 	// slow the start, under -race say).
-	for attempt := 0; attempt < 20 && kills < 10; attempt++ {
-		before, _ := f.rows(t)
-		cmd := child(t, f.backfill()...)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		deadline := time.Now().Add(60 * time.Second)
-		for n, _ := f.rows(t); n == before && time.Now().Before(deadline); n, _ = f.rows(t) {
-			select {
-			case err := <-done:
-				t.Fatalf("backfill ended (%v) before inserting anything", err)
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("backfill finished (%v) after %d kills: make the test's work larger", err, kills)
-		case <-time.After(time.Duration(r.IntN(300)) * time.Millisecond):
-			cmd.Process.Kill()
-			<-done
-		}
-		if after, _ := f.rows(t); after > before && int(after) < f.records {
-			kills++
-		}
-	}
+	inserted := func() int { n, _ := f.rows(t); return int(n) }
+	kills := killWhileWorking(t, f.backfill(), inserted, f.records, 10, 300*time.Millisecond)
 	if kills < 10 {
 		t.Errorf("only %d kills fell while rows were being inserted", kills)
 	}

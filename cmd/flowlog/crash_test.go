@@ -211,3 +211,50 @@ func countLines(t *testing.T, dir string) int {
 	}
 	return n
 }
+
+// killWhileWorking runs flowlog with args again and again (at most 20
+// times) and kills each run with SIGKILL at a random moment up to maxDelay
+// after progress() first grows, until kills runs were killed while
+// progress was short of want. A run that fails on its own fails the test;
+// one that finishes ends the loop. It returns the kills that fell while
+// working.
+func killWhileWorking(t *testing.T, args []string, progress func() int, want, kills int, maxDelay time.Duration) int {
+	t.Helper()
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
+	n := 0
+	for attempt := 0; attempt < 20 && n < kills; attempt++ {
+		before := progress()
+		if before >= want {
+			break
+		}
+		cmd := child(t, args...)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		deadline := time.Now().Add(60 * time.Second)
+	wait:
+		for progress() == before && time.Now().Before(deadline) {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("%s failed on its own: %v", args[0], err)
+				}
+				break wait
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s failed on its own: %v", args[0], err)
+			}
+			return n
+		case <-time.After(time.Duration(r.Int64N(int64(maxDelay) + 1))):
+			cmd.Process.Kill()
+			<-done
+		}
+		if after := progress(); after > before && after < want {
+			n++
+		}
+	}
+	return n
+}

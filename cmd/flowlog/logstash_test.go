@@ -62,24 +62,7 @@ func TestExportKilledLogstashIntegration(t *testing.T) {
 	const want = 40 * 4000
 	args := []string{"export", "--source", bucket, "--sink", "logstash://" + ln.Addr().String(), "--checkpoint", filepath.Join(dir, "cp.json"),
 		"--poll", "1s", "--lookback", "87600h", "--listen", ""}
-	kills := 0
-	for attempt := 0; attempt < 20 && kills < 4; attempt++ {
-		before := distinct()
-		if before >= want {
-			break
-		}
-		cmd := child(t, args...)
-		deadline := time.Now().Add(30 * time.Second)
-		for distinct() == before && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		time.Sleep(50 * time.Millisecond)
-		cmd.Process.Kill()
-		cmd.Wait()
-		if n := distinct(); n > before && n < want {
-			kills++
-		}
-	}
+	kills := killWhileWorking(t, args, distinct, want, 4, 100*time.Millisecond)
 	if kills < 4 {
 		t.Errorf("only %d kills fell while sending", kills)
 	}

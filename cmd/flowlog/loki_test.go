@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -36,27 +35,9 @@ func TestExportKilledLokiIntegration(t *testing.T) {
 		n, _ := strconv.Atoi(rows[0]["n"])
 		return n
 	}
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4))
-	kills := 0
 	// Each run is killed at a random moment soon after its first entries
 	// land, so the kills fall while it pushes.
-	for attempt := 0; attempt < 20 && kills < 6; attempt++ {
-		before := distinct()
-		if before >= want {
-			break
-		}
-		cmd := child(t, args...)
-		deadline := time.Now().Add(30 * time.Second)
-		for distinct() == before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		time.Sleep(time.Duration(r.IntN(150)) * time.Millisecond)
-		cmd.Process.Kill()
-		cmd.Wait()
-		if n := distinct(); n > before && n < want {
-			kills++
-		}
-	}
+	kills := killWhileWorking(t, args, distinct, want, 6, 150*time.Millisecond)
 	if kills < 6 {
 		t.Errorf("only %d kills fell while entries were being pushed", kills)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 
 	"github.com/flowlog/flowlog/exporter/sink"
+	"github.com/flowlog/flowlog/exporter/sink/sinktest"
 	"github.com/flowlog/flowlog/internal/gen"
 )
 
@@ -19,7 +20,7 @@ func benchBatches(b *testing.B) ([]*sink.Batch, *sink.Object, int64) {
 	e := fullEnrichment(b)
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records = 1, 20000
-	o := objects(b, e, gc, 1000)[0]
+	o := sinktest.Objects(b, e, gc, 1000)[0]
 	var size int64
 	for _, bt := range o.Batches {
 		size += int64(bt.Bytes())

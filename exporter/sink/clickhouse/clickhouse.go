@@ -71,8 +71,7 @@ type Sink struct {
 	lastErr       error
 	warnedExpired time.Time
 
-	health sync.Mutex // guards up
-	up     error
+	health *sink.Health
 
 	ctx    context.Context // the flusher's; ended by Close
 	cancel context.CancelFunc
@@ -107,6 +106,7 @@ func New(cfg Config, deps sink.Deps) (*Sink, error) {
 		name: "clickhouse " + cfg.addresses()[0] + "/" + cfg.Database}
 	s.log = log.With("component", "sink", "sink", s.name)
 	s.m = newMetrics(deps.Registerer, s.name)
+	s.health = sink.NewHealth(s.m.up)
 	for _, c := range s.schema.cols {
 		s.types = append(s.types, clickhouse.ColumnNameAndType{Name: c.name, Type: c.wire()})
 	}
@@ -251,22 +251,7 @@ func (s *Sink) Close(ctx context.Context) error {
 }
 
 // Ready reports whether the last insert or schema check reached the server.
-func (s *Sink) Ready() error {
-	s.health.Lock()
-	defer s.health.Unlock()
-	return s.up
-}
-
-func (s *Sink) setUp(err error) {
-	s.health.Lock()
-	s.up = err
-	s.health.Unlock()
-	if err == nil {
-		s.m.up.Set(1)
-	} else {
-		s.m.up.Set(0)
-	}
-}
+func (s *Sink) Ready() error { return s.health.Err() }
 
 // token is the insert's deduplication token: the same objects with the
 // same rows kept give the same token on every try.

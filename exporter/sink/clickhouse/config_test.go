@@ -142,7 +142,7 @@ func TestHostileKeysIntegration(t *testing.T) {
 	ctx := context.Background()
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records = 4, 300
-	objs := objects(t, e, gc, 1000)
+	objs := sinktest.Objects(t, e, gc, 1000)
 	for i, k := range []string{"a'b/x.log.gz", `c\'d\\/x.log.gz`, "e\nf\r\x00\xff\xfe/x.log.gz", "日本/'); DROP TABLE flows; --.log.gz"} {
 		objs[i].Obj.Key = k
 	}
@@ -180,7 +180,7 @@ func TestManyObjectsIntegration(t *testing.T) {
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records = 2000, 3
 	gc.Header = false
-	objs := objects(t, e, gc, 1000)
+	objs := sinktest.Objects(t, e, gc, 1000)
 	for i, o := range objs {
 		o.Obj.Key = fmt.Sprintf("AWSLogs/123456789012/vpcflowlogs/eu-central-1/2026/01/01/%s/%0200d.log.gz", strings.Repeat("x", 50), i)
 	}

@@ -32,7 +32,7 @@ func (s *Sink) deliver(group []*writer) {
 		switch {
 		case err == nil:
 			s.m.inserts.WithLabelValues("ok").Inc()
-			s.setUp(nil)
+			s.health.Set(nil)
 			if s.lastErr != nil {
 				s.log.Info("inserting again", "after", s.lastErr)
 				s.lastErr = nil
@@ -43,13 +43,13 @@ func (s *Sink) deliver(group []*writer) {
 			}
 			return
 		case errors.Is(err, errData):
-			s.setUp(nil)
+			s.health.Set(nil)
 			for _, w := range group {
 				s.isolate(w)
 			}
 			return
 		}
-		s.setUp(err)
+		s.health.Set(err)
 		if errors.Is(err, ErrPermanent) || !time.Now().Before(deadline) || s.ctx.Err() != nil {
 			s.m.inserts.WithLabelValues("failed").Inc()
 			s.log.Error("insert failed; its objects will be delivered again", "objects", len(group), "attempts", attempt, "err", err)
@@ -105,7 +105,7 @@ func (s *Sink) Prepare(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, min(s.cfg.Timeout, 30*time.Second))
 	defer cancel()
 	err := s.setup(ctx)
-	s.setUp(err)
+	s.health.Set(err)
 	if err != nil && !errors.Is(err, ErrPermanent) {
 		s.log.Warn("server not reachable; the schema is checked again before the first insert", "err", err)
 		return nil
@@ -296,7 +296,9 @@ func (s *Sink) insert(ctx context.Context, parts []part, salt string) error {
 func (s *Sink) insertErr(err error) error {
 	var ex *clickhouse.Exception
 	if errors.As(err, &ex) && (ex.Code == 60 || ex.Code == 81) {
+		s.setupMu.Lock()
 		s.ready = false
+		s.setupMu.Unlock()
 	}
 	return classify(fmt.Errorf("insert into %s.%s: %w", s.cfg.Database, s.schema.Flows.Name, err))
 }

@@ -45,7 +45,7 @@ func TestOverloadIntegration(t *testing.T) {
 	defer s.Close(context.Background())
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records = 2, 200
-	objs := objects(t, e, gc, 1000)
+	objs := sinktest.Objects(t, e, gc, 1000)
 	deliverAll(t, s, objs[:1])
 	c := client(t, ch)
 	ctx := context.Background()
@@ -87,7 +87,7 @@ func TestPermanentErrorsIntegration(t *testing.T) {
 	e := enrich.DefaultConfig()
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records = 1, 100
-	objs := objects(t, e, gc, 1000)
+	objs := sinktest.Objects(t, e, gc, 1000)
 	ctx := context.Background()
 
 	cfg := testConfig(ch, testDB(t))
@@ -154,7 +154,7 @@ func TestLargeObjectIntegration(t *testing.T) {
 	ctx := context.Background()
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records = 2, 4500
-	objs := objects(t, e, gc, 500)
+	objs := sinktest.Objects(t, e, gc, 500)
 	c := client(t, ch)
 	count := func() uint64 {
 		var n uint64

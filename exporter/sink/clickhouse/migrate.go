@@ -27,6 +27,7 @@ type TableState struct {
 }
 
 // ReadState reads the database's tables, columns and skipping indexes.
+// (db is a checked identifier: see Config.Validate.)
 func ReadState(ctx context.Context, conn driver.Conn, db string) (*State, error) {
 	st := &State{Tables: map[string]TableState{}}
 	var n uint64
@@ -36,57 +37,65 @@ func ReadState(ctx context.Context, conn driver.Conn, db string) (*State, error)
 	if st.Database = n > 0; !st.Database {
 		return st, nil
 	}
-	rows, err := conn.Query(ctx, "SELECT name, engine, comment, sorting_key FROM system.tables WHERE database = '"+db+"'")
+	err := eachRow(ctx, conn, "system.tables", "SELECT name, engine, comment, sorting_key FROM system.tables WHERE database = '"+db+"'",
+		func(rows driver.Rows) error {
+			var name string
+			var t TableState
+			if err := rows.Scan(&name, &t.Engine, &t.Comment, &t.SortingKey); err != nil {
+				return err
+			}
+			st.Tables[name] = t
+			return nil
+		})
+	if err == nil {
+		err = eachRow(ctx, conn, "system.columns", "SELECT table, name, type FROM system.columns WHERE database = '"+db+"' ORDER BY table, position",
+			func(rows driver.Rows) error {
+				var table string
+				var c ColumnDef
+				if err := rows.Scan(&table, &c.Name, &c.Type); err != nil {
+					return err
+				}
+				t := st.Tables[table]
+				t.Columns = append(t.Columns, c)
+				st.Tables[table] = t
+				return nil
+			})
+	}
+	if err == nil {
+		err = eachRow(ctx, conn, "system.data_skipping_indices", "SELECT table, name FROM system.data_skipping_indices WHERE database = '"+db+"'",
+			func(rows driver.Rows) error {
+				var table, name string
+				if err := rows.Scan(&table, &name); err != nil {
+					return err
+				}
+				t := st.Tables[table]
+				t.Indexes = append(t.Indexes, name)
+				st.Tables[table] = t
+				return nil
+			})
+	}
 	if err != nil {
-		return nil, fmt.Errorf("read system.tables: %w", err)
+		return nil, err
 	}
-	for rows.Next() {
-		var name string
-		var t TableState
-		if err := rows.Scan(&name, &t.Engine, &t.Comment, &t.SortingKey); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read system.tables: %w", err)
-		}
-		st.Tables[name] = t
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read system.tables: %w", err)
-	}
-	rows, err = conn.Query(ctx, "SELECT table, name, type FROM system.columns WHERE database = '"+db+"' ORDER BY table, position")
+	return st, nil
+}
+
+// eachRow runs q and calls scan for each row; errors name the table read.
+func eachRow(ctx context.Context, conn driver.Conn, what, q string, scan func(driver.Rows) error) error {
+	rows, err := conn.Query(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("read system.columns: %w", err)
-	}
-	for rows.Next() {
-		var table string
-		var c ColumnDef
-		if err := rows.Scan(&table, &c.Name, &c.Type); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read system.columns: %w", err)
-		}
-		t := st.Tables[table]
-		t.Columns = append(t.Columns, c)
-		st.Tables[table] = t
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read system.columns: %w", err)
-	}
-	rows, err = conn.Query(ctx, "SELECT table, name FROM system.data_skipping_indices WHERE database = '"+db+"'")
-	if err != nil {
-		return nil, fmt.Errorf("read system.data_skipping_indices: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var table, name string
-		if err := rows.Scan(&table, &name); err != nil {
-			return nil, fmt.Errorf("read system.data_skipping_indices: %w", err)
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("read %s: %w", what, err)
 		}
-		t := st.Tables[table]
-		t.Indexes = append(t.Indexes, name)
-		st.Tables[table] = t
 	}
-	return st, rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	return nil
 }
 
 // Step is one statement of a migration and why it is needed.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowlog/flowlog/exporter/enrich"
+	"github.com/flowlog/flowlog/exporter/sink/sinktest"
 	"github.com/flowlog/flowlog/internal/gen"
 	"github.com/flowlog/flowlog/internal/testserver"
 )
@@ -36,7 +37,7 @@ func TestMigrationIntegration(t *testing.T) {
 	old := newSink(t, cfg, &plain)
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records, gc.Start = 2, 500, time.Now().Add(-2*time.Hour).Truncate(time.Minute)
-	deliverAll(t, old, objects(t, plain, gc, 1000))
+	deliverAll(t, old, sinktest.Objects(t, plain, gc, 1000))
 	old.Close(ctx)
 	if n := count("flows"); n != 1000 {
 		t.Fatalf("%d rows before the migration, want 1000", n)
@@ -83,7 +84,7 @@ func TestMigrationIntegration(t *testing.T) {
 	}
 	// The migrated schema takes rows with the new columns.
 	gc.Seed, gc.Name = 2, "after"
-	deliverAll(t, s, objects(t, full, gc, 1000))
+	deliverAll(t, s, sinktest.Objects(t, full, gc, 1000))
 	var withCountry, rolled uint64
 	if err := c.QueryRow(ctx, "SELECT countIf(src_country != '' OR dst_country != '') FROM "+db+".flows").Scan(&withCountry); err != nil {
 		t.Fatal(err)

@@ -81,27 +81,13 @@ func writeMMDB(t testing.TB, path, dbType string, entries map[string]mmdbtype.Ma
 	}
 }
 
-// objects generates objects and cuts them into batches, enriched by e.
-func objects(t testing.TB, e enrich.Config, cfg gen.Config, batch int) []*sinktest.Object {
-	t.Helper()
-	return sinktest.Objects(t, e, cfg, batch)
-}
-
+// deliverAll delivers objs and fails the test unless every one is
+// delivered.
 func deliverAll(t *testing.T, s sink.Sink, objs []*sinktest.Object) {
 	t.Helper()
-	ctx := context.Background()
-	var acks []<-chan sink.Result
-	for _, o := range objs {
-		acks = append(acks, sinktest.Deliver(t, ctx, s, o))
-	}
-	for i, a := range acks {
-		select {
-		case r := <-a:
-			if r.Status() != sink.Delivered {
-				t.Fatalf("%s: %v (%v)", objs[i].Obj, r.Status(), r.Err)
-			}
-		case <-time.After(60 * time.Second):
-			t.Fatalf("%s: no acknowledgement in 60 s", objs[i].Obj)
+	for i, r := range sinktest.DeliverAll(t, s, objs, time.Minute) {
+		if r.Status() != sink.Delivered {
+			t.Fatalf("%s: %v (%v)", objs[i].Obj, r.Status(), r.Err)
 		}
 	}
 }
@@ -118,7 +104,7 @@ func TestRowsIntegration(t *testing.T) {
 	s := newSink(t, cfg, &e)
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records = 4, 2500
-	objs := objects(t, e, gc, 1000)
+	objs := sinktest.Objects(t, e, gc, 1000)
 	deliverAll(t, s, objs)
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)

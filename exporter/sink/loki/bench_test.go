@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/flowlog/flowlog/exporter/enrich"
+	"github.com/flowlog/flowlog/exporter/sink/sinktest"
 	"github.com/flowlog/flowlog/internal/gen"
 )
 
@@ -16,7 +17,7 @@ func BenchmarkBuild(b *testing.B) {
 	e.LocalNetworks = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"}
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records = 1, 20000
-	o := objects(b, e, gc, 1000)[0]
+	o := sinktest.Objects(b, e, gc, 1000)[0]
 	var size int64
 	for _, bt := range o.Batches {
 		size += int64(bt.Bytes())

@@ -104,7 +104,7 @@ func fakeSink(t *testing.T, f *fakeLoki, change func(c *Config)) *Sink {
 func genObjects(t *testing.T, n, records int) []*sinktest.Object {
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records = n, records
-	return objects(t, enrich.DefaultConfig(), gc, 500)
+	return sinktest.Objects(t, enrich.DefaultConfig(), gc, 500)
 }
 
 // TestRedeliveryIsIdentical: the entries of two deliveries of the same

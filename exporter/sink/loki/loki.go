@@ -54,8 +54,7 @@ type Sink struct {
 
 	slots  chan struct{} // pushes in flight
 	jobs   sync.WaitGroup
-	health sync.Mutex
-	up     error
+	health *sink.Health
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -84,6 +83,7 @@ func New(cfg Config, deps sink.Deps) (*Sink, error) {
 		slots: make(chan struct{}, cfg.MaxInFlight), done: make(chan struct{})}
 	s.log = log.With("component", "sink", "sink", s.name)
 	s.m = newMetrics(deps.Registerer, s.name)
+	s.health = sink.NewHealth(s.m.up)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.flusher()
 	return s, nil
@@ -326,22 +326,7 @@ func (s *Sink) Close(ctx context.Context) error {
 }
 
 // Ready reports whether the last push reached Loki.
-func (s *Sink) Ready() error {
-	s.health.Lock()
-	defer s.health.Unlock()
-	return s.up
-}
-
-func (s *Sink) setUp(err error) {
-	s.health.Lock()
-	s.up = err
-	s.health.Unlock()
-	if err == nil {
-		s.m.up.Set(1)
-	} else {
-		s.m.up.Set(0)
-	}
-}
+func (s *Sink) Ready() error { return s.health.Err() }
 
 var _ sink.Readier = (*Sink)(nil)
 

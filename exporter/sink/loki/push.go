@@ -257,13 +257,13 @@ func (s *Sink) pushRetrying(body []byte) error {
 		switch {
 		case err == nil:
 			s.m.pushes.WithLabelValues("ok").Inc()
-			s.setUp(nil)
+			s.health.Set(nil)
 			return nil
 		case errors.As(err, &refused):
-			s.setUp(nil)
+			s.health.Set(nil)
 			return err
 		}
-		s.setUp(err)
+		s.health.Set(err)
 		if errors.Is(err, ErrPermanent) || !time.Now().Before(deadline) || s.ctx.Err() != nil {
 			s.m.pushes.WithLabelValues("failed").Inc()
 			s.log.Error("push failed; its objects will be delivered again", "attempts", attempt, "err", err)

@@ -161,9 +161,29 @@ func Objects(t testing.TB, e enrich.Config, cfg gen.Config, batch int) []*Object
 	return out
 }
 
+// DeliverAll delivers objs at once and returns their acknowledgements, in
+// order; it fails the test when one does not come within d.
+func DeliverAll(t testing.TB, s sink.Sink, objs []*Object, d time.Duration) []sink.Result {
+	t.Helper()
+	var acks []<-chan sink.Result
+	for _, o := range objs {
+		acks = append(acks, Deliver(t, context.Background(), s, o))
+	}
+	out := make([]sink.Result, 0, len(objs))
+	for i, a := range acks {
+		select {
+		case r := <-a:
+			out = append(out, r)
+		case <-time.After(d):
+			t.Fatalf("%s: no acknowledgement within %s", objs[i].Obj, d)
+		}
+	}
+	return out
+}
+
 // Deliver writes every batch of o and ends it; the returned channel gets
 // the acknowledgement. It fails the test if the sink acknowledges twice.
-func Deliver(t *testing.T, ctx context.Context, s sink.Sink, o *Object) <-chan sink.Result {
+func Deliver(t testing.TB, ctx context.Context, s sink.Sink, o *Object) <-chan sink.Result {
 	t.Helper()
 	w, err := s.Open(ctx, o.Obj)
 	if err != nil {
@@ -177,7 +197,7 @@ func Deliver(t *testing.T, ctx context.Context, s sink.Sink, o *Object) <-chan s
 	return end(t, w)
 }
 
-func end(t *testing.T, w sink.Writer) <-chan sink.Result {
+func end(t testing.TB, w sink.Writer) <-chan sink.Result {
 	ch := make(chan sink.Result, 1)
 	var once atomic.Bool
 	w.End(func(r sink.Result) {
