@@ -18,11 +18,22 @@ import (
 type Config struct {
 	ECSVersion string // ecs.version
 	Dataset    string // event.dataset
+	// ElasticAWS writes the fields where Elastic's AWS integration puts
+	// them (its vpcflow data stream): aws.vpcflow.* instead of flowlog.*,
+	// event.action ACCEPT/REJECT, cloud.provider aws, and the ECS container
+	// fields of version 7 under orchestrator and service.
+	ElasticAWS bool
 }
 
 // DefaultConfig returns ECS 8.17 documents of dataset flowlog.flows.
 func DefaultConfig() Config {
 	return Config{ECSVersion: "8.17.0", Dataset: "flowlog.flows"}
+}
+
+// ElasticAWSConfig returns documents of Elastic's AWS integration's
+// aws.vpcflow data set.
+func ElasticAWSConfig() Config {
+	return Config{ECSVersion: "8.17.0", Dataset: "aws.vpcflow", ElasticAWS: true}
 }
 
 // Encoder appends ECS documents. It is safe for concurrent use.
@@ -31,6 +42,8 @@ type Encoder struct {
 	// head opens every document after @timestamp: ecs and the constant part
 	// of event, JSON-escaped once here rather than per record.
 	head []byte
+	// accept and reject are the event members of each action.
+	accept, reject string
 }
 
 // New returns an encoder for cfg.
@@ -45,7 +58,14 @@ func New(cfg Config) (*Encoder, error) {
 	head = jsonenc.Str(head, cfg.ECSVersion)
 	head = append(head, `},"event":{"kind":"event","category":["network"],"dataset":`...)
 	head = jsonenc.Str(head, cfg.Dataset)
-	return &Encoder{cfg: cfg, head: head}, nil
+	e := &Encoder{cfg: cfg, head: head,
+		accept: `,"type":["connection","allowed"],"action":"accept","outcome":"success"`,
+		reject: `,"type":["connection","denied"],"action":"reject","outcome":"failure"`}
+	if cfg.ElasticAWS {
+		e.accept = `,"type":["connection","allowed"],"action":"ACCEPT","outcome":"success"`
+		e.reject = `,"type":["connection","denied"],"action":"REJECT","outcome":"failure"`
+	}
+	return e, nil
 }
 
 var noValues enrich.Values
@@ -86,9 +106,9 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, id []byte, v *enrich
 	}
 	switch rec.Action {
 	case parser.ActionAccept:
-		dst = append(dst, `,"type":["connection","allowed"],"action":"accept","outcome":"success"`...)
+		dst = append(dst, e.accept...)
 	case parser.ActionReject:
-		dst = append(dst, `,"type":["connection","denied"],"action":"reject","outcome":"failure"`...)
+		dst = append(dst, e.reject...)
 	default:
 		dst = append(dst, `,"type":["info"]`...)
 	}
@@ -99,6 +119,12 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, id []byte, v *enrich
 	if hasEnd {
 		dst = append(dst, `,"end":`...)
 		dst = append(dst, endText...)
+	}
+	if e.cfg.ElasticAWS {
+		if r, ok := rec.Text(parser.FieldRejectReason); ok && !dash(r) {
+			dst = append(dst, `,"reason":`...)
+			dst = jsonenc.String(dst, r)
+		}
 	}
 	dst = append(dst, '}')
 
@@ -143,7 +169,7 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, id []byte, v *enrich
 		}
 		dst = closeObject(dst, sep)
 	}
-	dst = appendNetwork(dst, rec, v)
+	dst = appendNetwork(dst, rec, v, e.cfg.ElasticAWS)
 
 	if hasSrc || hasDst {
 		dst = append(dst, `,"related":{"ip":[`...)
@@ -162,9 +188,12 @@ func (e *Encoder) AppendECS(dst []byte, rec *parser.Record, id []byte, v *enrich
 		}
 		dst = append(dst, "]}"...)
 	}
-	dst = appendCloud(dst, rec)
+	dst = appendCloud(dst, rec, e.cfg.ElasticAWS)
 	if v.Interface != nil {
 		dst = appendInterface(dst, v.Interface)
+	}
+	if e.cfg.ElasticAWS {
+		return append(appendAWS(dst, rec), '}')
 	}
 
 	dst = append(dst, `,"flowlog":`...)
@@ -307,7 +336,7 @@ func appendUint(dst []byte, key string, v uint64) []byte {
 	return strconv.AppendUint(dst, v, 10)
 }
 
-func appendNetwork(dst []byte, rec *parser.Record, v *enrich.Values) []byte {
+func appendNetwork(dst []byte, rec *parser.Record, v *enrich.Values, aws bool) []byte {
 	hasSrc, hasDst := rec.Has(parser.FieldSrcAddr), rec.Has(parser.FieldDstAddr)
 	hasProto := rec.Has(parser.FieldProtocol)
 	if !hasSrc && !hasDst && !hasProto && !rec.Has(parser.FieldPackets) && !rec.Has(parser.FieldBytes) {
@@ -357,6 +386,10 @@ func appendNetwork(dst []byte, rec *parser.Record, v *enrich.Values) []byte {
 	}
 	if v.Direction != "" {
 		dst, sep = appendStr(dst, sep, `"direction":`, v.Direction)
+	} else if d, ok := rec.Text(parser.FieldFlowDirection); aws && ok && !dash(d) {
+		dst = append(dst, sep)
+		dst = append(dst, `"direction":`...)
+		dst, sep = jsonenc.String(dst, d), ','
 	}
 	if v.Service != "" {
 		dst, sep = appendStr(dst, sep, `"protocol":`, v.Service)
@@ -364,16 +397,24 @@ func appendNetwork(dst []byte, rec *parser.Record, v *enrich.Values) []byte {
 	return closeObject(dst, sep)
 }
 
-func appendCloud(dst []byte, rec *parser.Record) []byte {
+func appendCloud(dst []byte, rec *parser.Record, aws bool) []byte {
 	inst, hasInst := rec.Text(parser.FieldInstanceID)
 	hasInst = hasInst && !dash(inst)
 	region, hasRegion := rec.Text(parser.FieldRegion)
 	hasRegion = hasRegion && !dash(region)
-	if !rec.Has(parser.FieldAccountID) && !hasInst && !hasRegion {
+	if !rec.Has(parser.FieldAccountID) && !hasInst && !hasRegion && !aws {
 		return dst
 	}
 	dst = append(dst, `,"cloud":`...)
 	sep := byte('{')
+	if aws {
+		dst = append(dst, `{"provider":"aws"`...)
+		sep = ','
+		if az, ok := rec.Text(parser.FieldAZID); ok && !dash(az) {
+			dst = append(dst, `,"availability_zone":`...)
+			dst = jsonenc.String(dst, az)
+		}
+	}
 	if rec.Has(parser.FieldAccountID) {
 		dst = append(dst, sep)
 		dst = append(dst, `"account":{"id":`...)

@@ -45,12 +45,20 @@ func filler(t testing.TB) *enrich.Filler {
 // exporter derives them.
 func docs(t testing.TB, path string) [][]byte {
 	t.Helper()
+	return docsOf(t, path, DefaultConfig())
+}
+
+func docsOf(t testing.TB, path string, cfg Config) [][]byte {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	e := encoder(t)
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := recordid.ForObject("testdata", filepath.Base(path), "etag")
 	fill := filler(t)
 	r := parser.NewReader(f, path, parser.Options{})
