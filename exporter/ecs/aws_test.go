@@ -30,7 +30,7 @@ func TestElasticAWSAgreement(t *testing.T) {
 			"event.category": []any{"network"}, "event.kind": "event", "event.outcome": "failure", "event.dataset": "aws.vpcflow",
 			"network.bytes": 1.0, "network.community_id": "1:+zLdyx7gcy2L5ERP4Je5AZMgl3A=", "network.direction": "ingress",
 			"network.iana_number": "17", "network.packets": 52.0, "network.transport": "udp", "network.type": "ipv4",
-			"related.ip": []any{"89.160.20.156", "10.200.0.0"},
+			"related.ip":     []any{"89.160.20.156", "10.200.0.0"},
 			"source.address": "89.160.20.156", "source.bytes": 1.0, "source.ip": "89.160.20.156", "source.packets": 52.0, "source.port": 50041.0,
 		}},
 		{"testdata/aws-v8.log", map[string]any{

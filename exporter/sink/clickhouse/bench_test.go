@@ -17,7 +17,7 @@ import (
 // benchBatches is 20,000 generated records, every enrichment on, in the
 // pipeline's batches of 1000.
 func benchBatches(b *testing.B) ([]*sink.Batch, *sink.Object, int64) {
-	e := fullEnrichment(b)
+	e := sinktest.FullEnrichment(b)
 	gc := gen.DefaultConfig()
 	gc.Objects, gc.Records = 1, 20000
 	o := sinktest.Objects(b, e, gc, 1000)[0]
@@ -32,7 +32,7 @@ func benchBatches(b *testing.B) ([]*sink.Batch, *sink.Object, int64) {
 // the batches of one object of 20,000 records.
 func benchWriter(b *testing.B) (*writer, []*sink.Batch, *sink.Object, int64) {
 	batches, obj, size := benchBatches(b)
-	e := fullEnrichment(b)
+	e := sinktest.FullEnrichment(b)
 	s, err := New(DefaultConfig(), sink.Deps{Enrich: &e})
 	if err != nil {
 		b.Fatal(err)

@@ -43,7 +43,7 @@ func TestMigrationIntegration(t *testing.T) {
 		t.Fatalf("%d rows before the migration, want 1000", n)
 	}
 
-	full := fullEnrichment(t)
+	full := sinktest.FullEnrichment(t)
 	cfg.Retention.Flows, cfg.Retention.Minute = 60*day, 14*day
 	s := newSink(t, cfg, &full)
 	defer s.Close(ctx)

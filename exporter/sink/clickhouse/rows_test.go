@@ -1,19 +1,14 @@
 package clickhouse
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/sink"
@@ -22,64 +17,6 @@ import (
 	"github.com/flowlog/flowlog/internal/testserver"
 	"github.com/flowlog/flowlog/parser"
 )
-
-// fullEnrichment turns every enrichment on, with small GeoIP and ASN
-// databases that know every public address the generator draws.
-func fullEnrichment(t testing.TB) enrich.Config {
-	t.Helper()
-	dir := t.TempDir()
-	city, asn, ifaces := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "asn.mmdb"), filepath.Join(dir, "interfaces.csv")
-	country := func(iso, name string) mmdbtype.Map {
-		return mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(iso), "names": mmdbtype.Map{"en": mmdbtype.String(name)}},
-			"city": mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String(name + " City")}}}
-	}
-	writeMMDB(t, city, "GeoLite2-City", map[string]mmdbtype.Map{
-		"1.0.0.0/8": country("AU", "Australia"), "2.0.0.0/7": country("FR", "France"), "4.0.0.0/6": country("US", "United States"),
-		"8.0.0.0/5": country("US", "United States"), "16.0.0.0/4": country("US", "United States"), "32.0.0.0/3": country("DE", "Germany"),
-		"64.0.0.0/2": country("GB", "United Kingdom"), "128.0.0.0/2": country("JP", "Japan"), "192.0.0.0/3": country("BR", "Brazil"),
-		"2000::/3": country("NL", "Netherlands"),
-	})
-	as := func(n uint32, org string) mmdbtype.Map {
-		return mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(n), "autonomous_system_organization": mmdbtype.String(org)}
-	}
-	writeMMDB(t, asn, "GeoLite2-ASN", map[string]mmdbtype.Map{
-		"1.0.0.0/8": as(13335, "Cloudflare"), "2.0.0.0/7": as(3215, "Orange"), "4.0.0.0/6": as(3356, "Level3"), "8.0.0.0/5": as(15169, "Google"),
-		"16.0.0.0/4": as(16509, "Amazon"), "32.0.0.0/3": as(3320, "DTAG"), "64.0.0.0/2": as(2856, `British "Telecom"`),
-		"128.0.0.0/2": as(2516, "KDDI"), "192.0.0.0/3": as(28573, "Claro"), "2000::/3": as(1136, "KPN"),
-	})
-	if err := os.WriteFile(ifaces, []byte("id,name,vm,data_center,tags\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e := enrich.DefaultConfig()
-	e.LocalNetworks = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8"}
-	e.GeoIP = enrich.GeoIP{City: city, ASN: asn}
-	e.Interfaces = ifaces
-	return e
-}
-
-func writeMMDB(t testing.TB, path, dbType string, entries map[string]mmdbtype.Map) {
-	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 24})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, v := range entries {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Insert(n, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // deliverAll delivers objs and fails the test unless every one is
 // delivered.
@@ -98,7 +35,7 @@ func deliverAll(t *testing.T, s sink.Sink, objs []*sinktest.Object) {
 func TestRowsIntegration(t *testing.T) {
 	ch := testserver.StartClickHouse(t)
 	db := testDB(t)
-	e := fullEnrichment(t)
+	e := sinktest.FullEnrichment(t)
 	cfg := testConfig(ch, db)
 	cfg.BatchRows = 3000 // several inserts, objects shared between them
 	s := newSink(t, cfg, &e)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
 )
 
 // ErrUnsafe is a setup that would change what flowlog did not make.
@@ -357,4 +356,3 @@ func (s *Sink) checkPrivileges(ctx context.Context) error {
 	}
 	return nil
 }
-
