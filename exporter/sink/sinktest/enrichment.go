@@ -72,4 +72,3 @@ func WriteMMDB(t testing.TB, path, dbType string, entries map[string]mmdbtype.Ma
 		t.Fatal(err)
 	}
 }
-
