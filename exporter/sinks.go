@@ -11,6 +11,7 @@ import (
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/sink/blackhole"
 	"github.com/flowlog/flowlog/exporter/sink/clickhouse"
+	"github.com/flowlog/flowlog/exporter/sink/elasticsearch"
 	"github.com/flowlog/flowlog/exporter/sink/file"
 	"github.com/flowlog/flowlog/exporter/sink/logstash"
 	"github.com/flowlog/flowlog/exporter/sink/loki"
@@ -25,6 +26,7 @@ var sinkTypes = []sinkType{
 	register("stdout", "stdout", []string{"stdout"}, stdout.DefaultConfig, stdout.ParseURL, stdout.New),
 	register("clickhouse", "clickhouse://[user@]host[:port][/database]", []string{"clickhouse"}, clickhouse.DefaultConfig, clickhouse.ParseURL, clickhouse.New),
 	register("loki", "loki+http://host:3100[/prefix]", []string{"loki+http", "loki+https"}, loki.DefaultConfig, loki.ParseURL, loki.New),
+	register("elasticsearch", "es+https://host:9200", []string{"es+https", "es+http"}, elasticsearch.DefaultConfig, elasticsearch.ParseURL, elasticsearch.New),
 	register("logstash", "logstash://host:5044", []string{"logstash"}, logstash.DefaultConfig, logstash.ParseURL, logstash.New),
 	register("blackhole", "blackhole", []string{"blackhole"}, blackhole.DefaultConfig, blackhole.ParseURL, blackhole.New),
 }

@@ -44,7 +44,7 @@ func (o *exportOptions) flags(cmd *cobra.Command) {
 	f.StringVarP(&o.config, "config", "c", "", "exporter configuration `file` (YAML); the flags below are then not used")
 	f.BoolVar(&o.check, "check", false, "check the configuration and reach every part (bucket, sinks, checkpoint, GeoIP files), then exit")
 	f.StringVar(&o.source, "source", "", "where the objects are: a folder, or s3://bucket[/prefix][?endpoint=…&region=…&path_style=true]")
-	f.StringSliceVar(&o.sinks, "sink", nil, "where the records go (repeatable): file:///folder, stdout, blackhole, clickhouse://[user@]host[:port][/database] (see flowlog setup clickhouse --help), loki+http://host:3100 or logstash://host:5044")
+	f.StringSliceVar(&o.sinks, "sink", nil, "where the records go (repeatable): file:///folder, stdout, blackhole, clickhouse://[user@]host[:port][/database] (see flowlog setup clickhouse --help), es+https://host:9200 (see flowlog setup elasticsearch --help), loki+http://host:3100 or logstash://host:5044")
 	f.StringVar(&o.checkpoint, "checkpoint", "", "state `file` of delivered objects (default: one per source under ~/.local/state/flowlog, shared by export and backfill)")
 	f.StringVar(&o.deadLetter, "dead-letter", "", "`folder` for rejected records with their reasons (default: only logged and counted)")
 	f.IntVar(&o.workers, "workers", 2, "objects read at once")
@@ -74,7 +74,7 @@ func (o *exportOptions) configure(cmd *cobra.Command, kind string) (exporter.Con
 		return exporter.Config{}, usageError("%s: --source is required (a folder or s3://bucket/prefix), or -c FILE", kind)
 	}
 	if len(o.sinks) == 0 {
-		return exporter.Config{}, usageError("%s: --sink is required (file:///folder, stdout, blackhole or clickhouse://host/db)", kind)
+		return exporter.Config{}, usageError("%s: --sink is required (file:///folder, stdout, blackhole, clickhouse://host/db, es+https://host:9200, loki+http://host:3100, logstash://host:5044)", kind)
 	}
 	cfg := exporter.DefaultConfig()
 	loc, s3cfg, err := objstore.ParseURL(o.source)

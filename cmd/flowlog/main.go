@@ -93,6 +93,7 @@ and delivers them from buckets to files and SIEMs.
   flowlog parse FILE...                  print records as JSON, ECS or v2
   flowlog gen --out DIR                  write realistic synthetic objects (or --pcap)
   flowlog setup clickhouse -c FILE       create or migrate the ClickHouse tables (--print: show the DDL)
+  flowlog setup elasticsearch -c FILE    install the Elasticsearch templates and ILM policy (--print)
 
   flowlog version                        version, commit and Go version
 

@@ -29,6 +29,7 @@ import (
 
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlog/flowlog/exporter/ecs"
@@ -104,7 +105,9 @@ func New(cfg Config, deps sink.Deps) (*Sink, error) {
 
 // newClient returns go-elasticsearch's client for cfg: its own retries
 // cover a node that cannot be reached (the next node is tried) and answers
-// 429, 502, 503 and 504 a few times; the sink retries beyond that.
+// 429, 502, 503 and 504 a few times; the sink retries beyond that. The
+// sink compresses bulk bodies itself (klauspost's gzip, twice as fast as
+// the standard library's the client would use).
 func newClient(cfg Config) (*es.Client, error) {
 	t, err := cfg.TLS.build()
 	if err != nil {
@@ -126,9 +129,6 @@ func newClient(cfg Config) (*es.Client, error) {
 			d := 100 * time.Millisecond << min(attempt, 5)
 			return d/2 + rand.N(d/2)
 		},
-		CompressRequestBody:      cfg.Compression > 0,
-		CompressRequestBodyLevel: cfg.Compression,
-		PoolCompressor:           true,
 	}
 	client, err := es.NewClient(c)
 	if err != nil {
@@ -284,6 +284,7 @@ func (s *Sink) flusher() {
 // none is left.
 func (s *Sink) sender() {
 	defer s.senders.Done()
+	var z compressor
 	for {
 		s.mu.Lock()
 		var r *request
@@ -306,7 +307,7 @@ func (s *Sink) sender() {
 			}
 			continue
 		}
-		s.deliver(r)
+		s.deliver(r, &z)
 		for _, p := range r.parts {
 			p.obj.Settle(p.res)
 		}
@@ -348,7 +349,7 @@ func (s *Sink) Close(ctx context.Context) error {
 // deliver sends r until every item is settled: created or already there
 // (delivered), refused for good (rejected), or still failing after
 // retry_for (the object fails).
-func (s *Sink) deliver(r *request) {
+func (s *Sink) deliver(r *request, z *compressor) {
 	deadline := time.Now().Add(s.cfg.RetryFor)
 	pending := make([]int, len(r.items))
 	for i := range pending {
@@ -365,7 +366,7 @@ func (s *Sink) deliver(r *request) {
 			}
 			body = scratch
 		}
-		resp, err := s.bulk(body)
+		resp, err := s.bulk(body, z)
 		var again []int
 		if err == nil {
 			again, err = s.settle(r, pending, resp)
@@ -419,17 +420,53 @@ type permanentError struct{ msg string }
 
 func (e *permanentError) Error() string { return e.msg }
 
+// compressor gzips request bodies, its memory reused by one sender.
+type compressor struct {
+	w     *gzip.Writer
+	level int
+	buf   bytes.Buffer
+}
+
+// compress returns body gzipped; the result is valid until the next call.
+func (z *compressor) compress(body []byte, level int) ([]byte, error) {
+	z.buf.Reset()
+	if z.w == nil || z.level != level {
+		w, err := gzip.NewWriterLevel(&z.buf, level)
+		if err != nil {
+			return nil, err
+		}
+		z.w, z.level = w, level
+	} else {
+		z.w.Reset(&z.buf)
+	}
+	if _, err := z.w.Write(body); err != nil {
+		return nil, err
+	}
+	if err := z.w.Close(); err != nil {
+		return nil, err
+	}
+	return z.buf.Bytes(), nil
+}
+
 // maxAnswer bounds what the sink reads of an answer.
 const maxAnswer = 64 << 20
 
 // bulk sends one bulk request and returns its answer.
-func (s *Sink) bulk(body []byte) (*bulkResponse, error) {
+func (s *Sink) bulk(body []byte, z *compressor) (*bulkResponse, error) {
 	if err := s.ensureSetup(s.ctx); err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 	defer cancel()
 	req := esapi.BulkRequest{Index: s.ds, Body: bytes.NewReader(body), FilterPath: []string{filterPath}}
+	if s.cfg.Compression > 0 {
+		gz, err := z.compress(body, s.cfg.Compression)
+		if err != nil {
+			return nil, err
+		}
+		req.Body = bytes.NewReader(gz)
+		req.Header = http.Header{"Content-Encoding": {"gzip"}}
+	}
 	if s.cfg.Target == TargetElasticAWS {
 		req.Pipeline = "_none" // the integration's pipeline parses raw lines; ours are documents already
 	}
