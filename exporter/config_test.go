@@ -11,6 +11,8 @@ import (
 
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/sink/clickhouse"
+	"github.com/flowlog/flowlog/exporter/sink/elasticsearch"
+	"github.com/flowlog/flowlog/exporter/sink/logstash"
 	"github.com/flowlog/flowlog/exporter/sink/loki"
 )
 
@@ -184,5 +186,23 @@ func TestExampleLokiConfig(t *testing.T) {
 	if !ok || l.URL != "https://logs-prod-eu-west-0.grafana.net" || l.Username != "123456" || l.Password != "glc_token" ||
 		l.Labels["env"] != "prod" || l.BatchBytes != 1<<20 || l.MaxInFlight != 4 {
 		t.Errorf("loki sink read wrong: %+v", l)
+	}
+}
+
+func TestExampleElasticsearchConfig(t *testing.T) {
+	t.Setenv("FLOWLOG_S3_ACCESS_KEY", "AKIAEXAMPLE")
+	t.Setenv("FLOWLOG_S3_SECRET_KEY", "s3cr3t")
+	t.Setenv("ES_API_KEY", "a2V5aWQ6a2V5")
+	t.Setenv("ES_CA_FINGERPRINT", strings.Repeat("ab", 32))
+	c, err := Load(filepath.Join("..", "configs", "exporter-elasticsearch.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := c.Sinks[0].Options().(elasticsearch.Config)
+	if !ok || len(e.URLs) != 2 || e.APIKey != "a2V5aWQ6a2V5" || e.DataStream() != "logs-flowlog.flows-default" || e.RetentionDays != 90 || e.Requests != 2 {
+		t.Errorf("elasticsearch sink read wrong: %+v", e)
+	}
+	if l, ok := c.Sinks[1].Options().(logstash.Config); !ok || len(l.Hosts) != 2 || !l.TLS.Enabled {
+		t.Errorf("logstash sink read wrong: %+v", l)
 	}
 }

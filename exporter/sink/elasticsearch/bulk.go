@@ -77,11 +77,25 @@ func (e *errorObj) String() string {
 }
 
 func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 	if len(s) > n {
 		s = strings.ToValidUTF8(s[:n], "") + "…"
 	}
 	return s
+}
+
+// parseBulk reads a bulk answer.
+func parseBulk(data []byte) (*bulkResponse, error) {
+	var resp bulkResponse
+	if err := json.Unmarshal(data, &resp); err != nil {
+		return nil, fmt.Errorf("bulk: the answer is not Elasticsearch's: %s", clip(err.Error(), 200))
+	}
+	return &resp, nil
 }
 
 // filterPath keeps only what the sink reads in bulk answers.

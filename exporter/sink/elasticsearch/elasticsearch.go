@@ -17,7 +17,6 @@ package elasticsearch
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -490,11 +489,7 @@ func (s *Sink) bulk(body []byte, z *compressor) (*bulkResponse, error) {
 	case code != http.StatusOK:
 		return nil, fmt.Errorf("bulk: %s", describe(code, data))
 	}
-	var resp bulkResponse
-	if err := json.Unmarshal(data, &resp); err != nil {
-		return nil, fmt.Errorf("bulk: the answer is not Elasticsearch's: %w", err)
-	}
-	return &resp, nil
+	return parseBulk(data)
 }
 
 // settle reads a bulk answer for the pending items: it records delivered,
@@ -504,6 +499,8 @@ func (s *Sink) settle(r *request, pending []int, resp *bulkResponse) ([]int, err
 	if len(resp.Items) != len(pending) {
 		return nil, fmt.Errorf("bulk: %d items answered for %d documents", len(resp.Items), len(pending))
 	}
+	// The answer is hostile input: it marks documents delivered only item by
+	// item, in order, with a status it knows.
 	var again []int
 	created, dups, rejected := 0, 0, 0
 	for k, i := range pending {
