@@ -214,7 +214,9 @@ func (s *Sink) newRequest() *request {
 		s.free = s.free[:n-1]
 		return r
 	}
-	return &request{}
+	// Sized once for a full request (and the batch that fills it): a
+	// request's memory is reused, never grown by doubling.
+	return &request{body: make([]byte, 0, s.cfg.FlushBytes+s.cfg.FlushBytes/4)}
 }
 
 // queueLocked hands the request being filled to the senders.
@@ -312,7 +314,8 @@ func (s *Sink) sender() {
 		}
 		r.reset()
 		s.mu.Lock()
-		if len(s.free) < s.cfg.Requests {
+		if len(s.free) <= 2*s.cfg.Requests { // as many as can be alive at once: filling, waiting, in flight
+
 			s.free = append(s.free, r)
 		}
 		s.mu.Unlock()
