@@ -185,7 +185,10 @@ Formats are recognised by content: version-2 text (with or without header,
 gzip or not) and IBM Cloud Flow Logs JSON.
 
 Sinks: file:///folder (one NDJSON file per object, written atomically: what a
-Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts).
+Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts),
+clickhouse://host/db, es+https://host:9200 (data stream logs-flowlog.flows-default),
+loki+http://host:3100, logstash://host:5044. Credentials and every option:
+use -c FILE (configs/exporter-*.yaml), secrets as ${ENV}.
 
 --check opens everything start-up opens (checkpoint, GeoIP files, dead-letter
 folder), lists one key of each bucket and asks each sink, then exits: it fails

@@ -272,6 +272,10 @@ func (e *Elasticsearch) serve(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
 	case r.URL.Path == "/" && r.Method == http.MethodGet:
+		if !user.hasCluster("monitor") {
+			e.fail(w, forbidden(user, "cluster:monitor/main"))
+			return
+		}
 		e.reply(w, 200, map[string]any{"name": "flowlog-stand-in", "cluster_name": "stand-in",
 			"version": map[string]any{"number": "8.19.0", "build_flavor": "default"}, "tagline": "You Know, for Search"})
 	case len(parts) == 3 && parts[0] == "_ilm" && parts[1] == "policy":
@@ -394,7 +398,7 @@ func (e *Elasticsearch) serveComponent(w http.ResponseWriter, r *http.Request, u
 	defer e.mu.Unlock()
 	switch r.Method {
 	case http.MethodGet:
-		if !u.hasCluster("manage_index_templates") && !u.hasCluster("monitor") {
+		if !u.hasCluster("manage_index_templates") && !u.hasCluster("manage") {
 			e.fail(w, forbidden(u, "cluster:admin/component_template/get"))
 			return
 		}
@@ -436,7 +440,7 @@ func (e *Elasticsearch) serveTemplate(w http.ResponseWriter, r *http.Request, u 
 	defer e.mu.Unlock()
 	switch r.Method {
 	case http.MethodGet:
-		if !u.hasCluster("manage_index_templates") && !u.hasCluster("monitor") {
+		if !u.hasCluster("manage_index_templates") && !u.hasCluster("manage") {
 			e.fail(w, forbidden(u, "indices:admin/index_template/get"))
 			return
 		}

@@ -1,6 +1,8 @@
 package elasticsearch
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -88,4 +90,39 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("%q: valid without URLs", s)
 		}
 	})
+}
+
+// TestREADMEQueries checks that every field the README's KQL and ES|QL
+// queries name is in the template (they cannot be run here).
+func TestREADMEQueries(t *testing.T) {
+	data, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "<!-- es-queries -->")
+	block, _, ok2 := strings.Cut(rest, "<!-- /es-queries -->")
+	if !ok || !ok2 {
+		t.Fatal("the README has no es-queries block")
+	}
+	mapped := map[string]bool{"@timestamp": true}
+	for _, f := range Fields() {
+		mapped[f.Name] = true
+	}
+	field := regexp.MustCompile(`@timestamp|[a-z_]+(\.[a-z_]+)+`)
+	quoted := regexp.MustCompile(`"[^"]*"`)
+	n := 0
+	for _, line := range strings.Split(block, "\n") {
+		if strings.HasPrefix(line, "#") || strings.HasPrefix(line, "FROM ") || strings.HasPrefix(line, "```") {
+			continue
+		}
+		for _, f := range field.FindAllString(quoted.ReplaceAllString(line, `""`), -1) {
+			n++
+			if !mapped[f] {
+				t.Errorf("README query field %s: not in the template (%s)", f, line)
+			}
+		}
+	}
+	if n < 15 {
+		t.Fatalf("only %d fields found in the queries", n)
+	}
 }

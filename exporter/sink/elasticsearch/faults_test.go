@@ -234,7 +234,7 @@ func TestHostileAnswers(t *testing.T) {
 // TestAuthentication: basic, API key and bearer token reach a secured
 // stand-in; wrong credentials fail at once, in words, without the secret.
 func TestAuthentication(t *testing.T) {
-	writer := testserver.ESUser{Name: "flowlog", Cluster: []string{"manage_index_templates", "manage_ilm"},
+	writer := testserver.ESUser{Name: "flowlog", Cluster: []string{"monitor", "manage_index_templates", "manage_ilm"},
 		Indices: map[string][]string{"logs-flowlog.flows-*": {"create_doc", "auto_configure"}}}
 	es, base := standIn(t, testserver.ESOptions{
 		Users: map[string]testserver.ESUser{"flowlog:s3cret-pw": writer}, APIKeys: map[string]testserver.ESUser{"a2V5aWQ6a2V5": writer},
