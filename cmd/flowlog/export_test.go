@@ -66,7 +66,7 @@ func TestExportUsage(t *testing.T) {
 	}{
 		{[]string{"export", "--sink", "stdout"}, "--source is required"},
 		{[]string{"export", "--source", dir}, "--sink is required"},
-		{[]string{"export", "--source", dir, "--sink", "kafka://x"}, "sink kafka: unknown; want file:///absolute/folder, stdout, clickhouse://[user@]host[:port][/database], loki+http://host:3100[/prefix], logstash://host:5044, blackhole"},
+		{[]string{"export", "--source", dir, "--sink", "kafka://x"}, "sink kafka: unknown; want file:///absolute/folder, stdout, clickhouse://[user@]host[:port][/database], loki+http://host:3100[/prefix], es+https://host:9200, logstash://host:5044, blackhole"},
 		{[]string{"export", "--source", dir, "--sink", "file://relative"}, "sink file…: want file:///absolute/folder"},
 		{[]string{"export", "--source", filepath.Join(dir, "none"), "--sink", "stdout"}, "not a folder"},
 		{[]string{"export", "--source", "s3://b?colour=red", "--sink", "stdout"}, `unknown option "colour"`},
