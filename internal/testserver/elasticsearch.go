@@ -63,6 +63,8 @@ type ESOptions struct {
 	Tokens  map[string]ESUser // bearer tokens
 	// MaxContentLength is http.max_content_length (default 100 MiB).
 	MaxContentLength int
+	// Version is the version GET / answers (default 8.19.0).
+	Version string
 }
 
 // ESUser is who a credential is, and what it may do.
@@ -93,6 +95,9 @@ func StartElasticsearch(t testing.TB, opts ESOptions) *Elasticsearch {
 	t.Helper()
 	if opts.MaxContentLength == 0 {
 		opts.MaxContentLength = 100 << 20
+	}
+	if opts.Version == "" {
+		opts.Version = "8.19.0"
 	}
 	e := &Elasticsearch{t: t, opts: opts, ilm: map[string]json.RawMessage{},
 		components: map[string]map[string]any{}, templates: map[string]map[string]any{},
@@ -277,7 +282,7 @@ func (e *Elasticsearch) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		e.reply(w, 200, map[string]any{"name": "flowlog-stand-in", "cluster_name": "stand-in",
-			"version": map[string]any{"number": "8.19.0", "build_flavor": "default"}, "tagline": "You Know, for Search"})
+			"version": map[string]any{"number": e.opts.Version, "build_flavor": "default"}, "tagline": "You Know, for Search"})
 	case len(parts) == 3 && parts[0] == "_ilm" && parts[1] == "policy":
 		e.serveILM(w, r, user, parts[2], body)
 	case len(parts) == 2 && parts[0] == "_component_template":

@@ -296,6 +296,13 @@ func TestCheckPrivileges(t *testing.T) {
 	if strings.Contains(err.Error(), "create_doc") {
 		t.Fatalf("check names a privilege the user has: %v", err)
 	}
+	// Elasticsearch 7: refused, by version.
+	_, old := standIn(t, testserver.ESOptions{Version: "7.17.18"})
+	s7 := newSink(t, old)
+	defer s7.Close(context.Background())
+	if err := s7.Check(context.Background()); err == nil || !strings.Contains(err.Error(), `"7.17.18": flowlog needs 8.0 or newer`) {
+		t.Fatalf("version 7: %v", err)
+	}
 	// Security off: nothing to check, and no failure.
 	_, open := standIn(t, testserver.ESOptions{})
 	s2 := newSink(t, open)
