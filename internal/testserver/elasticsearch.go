@@ -86,7 +86,6 @@ type esIndex struct {
 	template   string
 	mapping    map[string]any // the composed mappings
 	docs       map[string]json.RawMessage
-	order      []string
 	seq        int
 }
 

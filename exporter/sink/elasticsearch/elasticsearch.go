@@ -295,6 +295,12 @@ func (s *Sink) sender() {
 			s.m.pendingBytes.Set(float64(s.pendingLocked()))
 			close(s.room)
 			s.room = make(chan struct{})
+			if len(s.full) > 0 { // wake another sender for the rest
+				select {
+				case s.work <- struct{}{}:
+				default:
+				}
+			}
 		}
 		closing := s.closing
 		s.mu.Unlock()

@@ -300,7 +300,7 @@ func TestCheckPrivileges(t *testing.T) {
 	_, old := standIn(t, testserver.ESOptions{Version: "7.17.18"})
 	s7 := newSink(t, old)
 	defer s7.Close(context.Background())
-	if err := s7.Check(context.Background()); err == nil || !strings.Contains(err.Error(), `"7.17.18": flowlog needs 8.0 or newer`) {
+	if err := s7.Check(context.Background()); err == nil || !strings.Contains(err.Error(), `"7.17.18": flowlog needs Elasticsearch 8.0 or newer`) {
 		t.Fatalf("version 7: %v", err)
 	}
 	// Security off: nothing to check, and no failure.

@@ -115,40 +115,34 @@ func installedMeta(r resource, data []byte) (resourceMeta, error) {
 		err = json.Unmarshal(data, &a)
 		m.Meta = a[r.name].Policy.Meta
 	case strings.HasPrefix(r.path, "/_component_template/"):
-		var a struct {
-			T []struct {
-				Name string
-				T    struct {
-					Meta resourceMeta `json:"_meta"`
-				} `json:"component_template"`
-			} `json:"component_templates"`
-		}
-		err = json.Unmarshal(data, &a)
-		for _, t := range a.T {
-			if t.Name == r.name {
-				m.Meta = t.T.Meta
-			}
-		}
+		m.Meta, err = listedMeta(data, r.name, "component_templates", "component_template")
 	default:
-		var a struct {
-			T []struct {
-				Name string
-				T    struct {
-					Meta resourceMeta `json:"_meta"`
-				} `json:"index_template"`
-			} `json:"index_templates"`
-		}
-		err = json.Unmarshal(data, &a)
-		for _, t := range a.T {
-			if t.Name == r.name {
-				m.Meta = t.T.Meta
-			}
-		}
+		m.Meta, err = listedMeta(data, r.name, "index_templates", "index_template")
 	}
 	if err != nil {
 		return m.Meta, fmt.Errorf("the answer is not Elasticsearch's: %w", err)
 	}
 	return m.Meta, nil
+}
+
+// listedMeta reads the _meta of the template name from a GET answer of
+// the form {"<list>": [{"name": …, "<item>": {"_meta": …}}]}.
+func listedMeta(data []byte, name, list, item string) (resourceMeta, error) {
+	var a map[string][]map[string]json.RawMessage
+	if err := json.Unmarshal(data, &a); err != nil {
+		return resourceMeta{}, err
+	}
+	for _, t := range a[list] {
+		var n string
+		var body struct {
+			Meta resourceMeta `json:"_meta"`
+		}
+		if json.Unmarshal(t["name"], &n) == nil && n == name {
+			err := json.Unmarshal(t[item], &body)
+			return body.Meta, err
+		}
+	}
+	return resourceMeta{}, nil
 }
 
 // checkIntegration makes sure Elastic's AWS integration installed its
@@ -286,7 +280,7 @@ func (s *Sink) Check(ctx context.Context) error {
 	}
 	major, _, _ := strings.Cut(info.Version.Number, ".")
 	if n, err := strconv.Atoi(major); err != nil || n < 8 {
-		return fmt.Errorf("Elasticsearch %q: flowlog needs 8.0 or newer (data streams with create_doc and auto_configure)", clip(info.Version.Number, 40))
+		return fmt.Errorf("server version %q: flowlog needs Elasticsearch 8.0 or newer (data streams with create_doc and auto_configure)", clip(info.Version.Number, 40))
 	}
 	if err := s.checkPrivileges(ctx); err != nil {
 		return err
