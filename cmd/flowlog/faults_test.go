@@ -25,7 +25,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"query name":   {"export", "--source", "s3://flows/logs?" + secret + "=1", "--sink", "stdout"},
 		"userinfo":     {"export", "--source", "s3://AKIA:" + secret + "@flows/logs", "--sink", "stdout"},
 		"dry run":      {"backfill", "--source", "s3://flows/logs?secret_access_key=" + secret, "--since", "-1h", "--until", "now", "--dry-run"},
-		"sink":         {"export", "--source", dir, "--sink", "es+https://elastic:" + secret + "@127.0.0.1:1"},
+		"sink":         {"export", "--source", dir, "--sink", "es+https://elastic:" + secret + "@127.0.0.1:1", "--check"},
 		"yaml int":     {"export", "-c", cfg, "--check"},
 		"yaml type":    {"export", "-c", cfg + "2", "--check"},
 		"yaml region":  {"export", "-c", cfg + "3", "--check"},
