@@ -3,6 +3,7 @@ package elasticsearch
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -69,6 +70,9 @@ func (c Config) Validate() error {
 	if len(c.URLs) > 0 && c.CloudID != "" {
 		return errors.New("urls and cloud_id: give one of them")
 	}
+	if c.CloudID != "" && !validCloudID(c.CloudID) {
+		return errors.New("cloud_id: want the deployment's Cloud ID as its console shows it (name:base64…)")
+	}
 	for i, u := range c.URLs {
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
@@ -128,6 +132,18 @@ func (c Config) Validate() error {
 		}
 	}
 	return c.TLS.Validate()
+}
+
+// validCloudID checks the form of an Elastic Cloud ID: a name, a colon,
+// and base64 of host$elasticsearch-id$kibana-id.
+func validCloudID(id string) bool {
+	_, enc, ok := strings.Cut(id, ":")
+	if !ok || strings.Contains(enc, ":") {
+		return false
+	}
+	dec, err := base64.StdEncoding.DecodeString(enc)
+	parts := strings.Split(string(dec), "$")
+	return err == nil && len(parts) >= 2 && parts[0] != "" && parts[1] != ""
 }
 
 // DataStream is the data stream documents go to.

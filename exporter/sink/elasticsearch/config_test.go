@@ -1,10 +1,14 @@
 package elasticsearch
 
 import (
+	"context"
+	"encoding/base64"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/flowlog/flowlog/exporter/sink"
 )
 
 func TestParseURL(t *testing.T) {
@@ -124,5 +128,27 @@ func TestREADMEQueries(t *testing.T) {
 	}
 	if n < 15 {
 		t.Fatalf("only %d fields found in the queries", n)
+	}
+}
+
+// TestCloudID: an Elastic Cloud ID is taken as the client takes it, and
+// one that is not refuses to start, without echoing it.
+func TestCloudID(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CloudID = "flowlog-prod:" + base64.StdEncoding.EncodeToString([]byte("eu-west-1.aws.found.io:443$abc123$def456"))
+	cfg.APIKey = "a2V5aWQ6a2V5"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, sink.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close(context.Background())
+	for _, bad := range []string{"no-colon-s3cret", "x:not-base64-s3cret", "x:" + base64.StdEncoding.EncodeToString([]byte("s3cret"))} {
+		cfg.CloudID = bad
+		if _, err := New(cfg, sink.Deps{}); err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "cloud_id") {
+			t.Fatalf("bad cloud id: %v", err)
+		}
 	}
 }
