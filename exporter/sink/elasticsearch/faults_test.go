@@ -388,6 +388,14 @@ func TestSetup(t *testing.T) {
 	if c := es.Component(customTemplate); c["template"].(map[string]any)["settings"] == nil {
 		t.Fatal("@custom was changed")
 	}
+	// A newer flowlog's template: left as it is.
+	newer := es.Component(packageTemplate)
+	newer["_meta"].(map[string]any)["version"] = 99.0
+	newer["_meta"].(map[string]any)["hash"] = "other"
+	es.PutComponent(packageTemplate, newer)
+	if steps, err = s.Migrate(ctx); err != nil || len(steps) != 0 {
+		t.Fatalf("newer version: %v, %v", steps, err)
+	}
 	// Retention.
 	c2 := cfg
 	c2.RetentionDays = 30
