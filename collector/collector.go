@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
@@ -248,7 +247,7 @@ func (c *Collector) open(ctx context.Context, cfg *FlowLogConfig, sp *spool.Spoo
 		return nil, err
 	}
 	l := &liveFlowLog{cfg: cfg, fl: fl, up: up, ifi: ifi, local: local}
-	if l.decodeIP, err = decode.New(layers.LinkTypeRaw, local); err != nil {
+	if l.decodeIP, err = decode.New(decode.LinkRaw, local); err != nil {
 		return nil, err
 	}
 	if fl.actions.accept {
@@ -292,7 +291,7 @@ func (l *liveFlowLog) capturesIngress() bool {
 
 // capture reads one ring's frames into the flow log until ctx ends.
 func (c *Collector) capture(ctx context.Context, l *liveFlowLog, live *capture.Live) error {
-	dec, err := decode.New(live.LinkType(), l.local)
+	dec, err := decode.New(decode.Link(live.LinkType()), l.local)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/flowlog/flowlog/collector/capture"
 	"github.com/flowlog/flowlog/collector/decode"
@@ -18,6 +19,8 @@ type ReplayStats struct {
 	IPPackets    uint64   // frames that carried an IP packet
 	NonIP        uint64   // ARP, LLDP and other frames without IP
 	DecodeErrors uint64   // frames whose IP header could not be read
+	OtherLinks   uint64   // frames of an interface whose link type is not read (pcapng)
+	Truncated    []string // files cut short mid-packet: read up to the cut
 	Objects      []string // keys written, in order
 	Records      uint64
 }
@@ -62,7 +65,7 @@ func (c *Collector) Replay(ctx context.Context, files []string, local decode.Loc
 		return st, err
 	}
 	for _, path := range files {
-		if err := replayFile(ctx, path, local, fl, &st); err != nil {
+		if err := replayFile(ctx, path, local, fl, log, &st); err != nil {
 			return st, err
 		}
 	}
@@ -77,34 +80,65 @@ func (c *Collector) Replay(ctx context.Context, files []string, local decode.Loc
 	return st, nil
 }
 
-func replayFile(ctx context.Context, path string, local decode.Local, fl *flowLog, st *ReplayStats) error {
+// replayFile feeds the frames of one capture file. Each frame is decoded by
+// its own link type (a pcapng file may mix them); a file cut short
+// mid-packet (a killed tcpdump, a full disk) keeps every packet before the
+// cut, as tcpdump does.
+func replayFile(ctx context.Context, path string, local decode.Local, fl *flowLog, log *slog.Logger, st *ReplayStats) error {
 	src, err := capture.OpenFile(path)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dec, err := decode.New(src.LinkType(), local)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	f := newFeeder(dec, fl)
+	decs := map[uint16]*decode.Decoder{}
+	unsupported := map[uint16]bool{}
+	f := newFeeder(nil, fl)
 	defer func() {
 		st.IPPackets += f.ip
 		st.NonIP += f.nonIP
 		st.DecodeErrors += f.bad
 	}()
+	cur := uint16(0xffff) // the link type of f.dec
 	for i := 0; ; i++ {
 		if i%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		data, ci, err := src.ReadPacket()
+		data, ci, link, err := src.ReadPacket()
 		if errors.Is(err, io.EOF) {
-			return nil
+			break
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			log.Warn("capture file cut short mid-packet: the packets before the cut are read", "file", path, "packets", st.Frames)
+			st.Truncated = append(st.Truncated, path)
+			break
 		}
 		if err != nil {
 			return err
 		}
 		st.Frames++
+		if link != cur {
+			dec, ok := decs[link]
+			if !ok && !unsupported[link] {
+				if dec, err = decode.New(decode.Link(link), local); err != nil {
+					if !src.Mixed() {
+						return fmt.Errorf("%s: %w", path, err)
+					}
+					log.Warn("frames of an interface of this link type are skipped", "file", path, "err", err)
+					unsupported[link] = true
+				} else {
+					decs[link] = dec
+				}
+			}
+			if dec == nil {
+				st.OtherLinks++
+				continue
+			}
+			f.dec, cur = dec, link
+		}
 		f.frame(data, ci)
 	}
+	if st.Frames == 0 && len(unsupported) > 0 {
+		return fmt.Errorf("%s: no interface has a link type flowlog reads (Ethernet, Linux cooked capture v1 or v2, raw IP)", path)
+	}
+	return nil
 }

@@ -146,7 +146,7 @@ func TestReplayPcapng(t *testing.T) {
 		t.Fatal(err)
 	}
 	for {
-		data, ci, err := src.ReadPacket()
+		data, ci, _, err := src.ReadPacket()
 		if errors.Is(err, io.EOF) {
 			break
 		}

@@ -196,6 +196,12 @@ func runCollectPcap(ctx context.Context, s streams, o *collectOptions) error {
 	}
 	fmt.Fprintf(s.out, "read %d frames (%d IP packets, %d without IP, %d unreadable) in %s\n",
 		st.Frames, st.IPPackets, st.NonIP, st.DecodeErrors, time.Since(start).Round(time.Millisecond))
+	if st.OtherLinks > 0 {
+		fmt.Fprintf(s.out, "skipped %d frames of interfaces whose link type flowlog does not read\n", st.OtherLinks)
+	}
+	for _, f := range st.Truncated {
+		fmt.Fprintf(s.out, "%s was cut short mid-packet: read up to the cut\n", f)
+	}
 	fmt.Fprintf(s.out, "wrote %d records in %d objects to %s\n", st.Records, len(st.Objects), o.out)
 	for _, k := range st.Objects {
 		fmt.Fprintf(s.out, "  %s\n", k)

@@ -5,6 +5,7 @@ package capture
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +19,6 @@ import (
 // zeroCopyReader is what pcapgo's pcap and pcapng readers share.
 type zeroCopyReader interface {
 	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	LinkType() layers.LinkType
 }
 
 // File reads a pcap or pcapng file.
@@ -26,7 +26,13 @@ type File struct {
 	f    *os.File
 	r    zeroCopyReader
 	name string
+	link uint16 // pcap: the file's link type, read from its header
+	ng   bool   // pcapng: each packet has its interface's link type
 }
+
+// linkSLL2 is Linux cooked v2, which gopacket's 8-bit link types hold as
+// 276 & 0xff = 20 (a value no link type has).
+const linkSLL2, linkSLL2Truncated = 276, 20
 
 // OpenFile opens a capture file; the format is recognized by its magic number.
 func OpenFile(path string) (*File, error) {
@@ -40,17 +46,38 @@ func OpenFile(path string) (*File, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: not a capture file: %w", path, errShort(err))
 	}
-	var r zeroCopyReader
+	c := &File{f: f, name: path}
 	if magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a {
-		r, err = pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		// Mixed link types: without it pcapgo skips, silently, the packets
+		// of every interface whose link type is not the first's.
+		c.ng = true
+		c.r, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 	} else {
-		r, err = pcapgo.NewReader(br)
+		// pcapgo keeps 8 bits of the link type: read it from the header.
+		hdr, perr := br.Peek(24)
+		if perr == nil {
+			c.link = pcapLinkType(hdr)
+		}
+		c.r, err = pcapgo.NewReader(br)
 	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: not a pcap or pcapng file: %w", path, err)
+		return nil, fmt.Errorf("%s: not a pcap or pcapng file: %w", path, errShort(err))
 	}
-	return &File{f: f, r: r, name: path}, nil
+	return c, nil
+}
+
+// pcapLinkType reads the link type of a pcap file header (its low 16 bits;
+// the upper ones say whether frames end with an FCS).
+func pcapLinkType(hdr []byte) uint16 {
+	var v uint32
+	switch binary.LittleEndian.Uint32(hdr) {
+	case 0xa1b2c3d4, 0xa1b23c4d:
+		v = binary.LittleEndian.Uint32(hdr[20:])
+	default:
+		v = binary.BigEndian.Uint32(hdr[20:])
+	}
+	return uint16(v)
 }
 
 func errShort(err error) error {
@@ -60,17 +87,29 @@ func errShort(err error) error {
 	return err
 }
 
-// LinkType returns the link type of the file's frames.
-func (c *File) LinkType() layers.LinkType { return c.r.LinkType() }
+// Mixed says whether the file's frames may have different link types
+// (pcapng: one per interface).
+func (c *File) Mixed() bool { return c.ng }
 
-// ReadPacket returns the next frame, valid until the next call, or io.EOF.
-// A file cut short mid-packet ends with io.ErrUnexpectedEOF.
-func (c *File) ReadPacket() ([]byte, gopacket.CaptureInfo, error) {
+// ReadPacket returns the next frame, valid until the next call, and its
+// link type (LINKTYPE_*: pcapng interfaces may differ), or io.EOF. A file
+// cut short mid-packet ends with io.ErrUnexpectedEOF.
+func (c *File) ReadPacket() ([]byte, gopacket.CaptureInfo, uint16, error) {
 	data, ci, err := c.r.ZeroCopyReadPacketData()
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, ci, fmt.Errorf("%s: %w", c.name, err)
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%s: %w", c.name, err)
+		}
+		return nil, ci, 0, err
 	}
-	return data, ci, err
+	link := c.link
+	if c.ng && len(ci.AncillaryData) > 0 {
+		lt, _ := ci.AncillaryData[0].(layers.LinkType)
+		if link = uint16(lt); link == linkSLL2Truncated {
+			link = linkSLL2
+		}
+	}
+	return data, ci, link, nil
 }
 
 // Close closes the file.

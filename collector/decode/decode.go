@@ -41,7 +41,26 @@ type Packet struct {
 	Protocol         uint8  // IANA number of the transport (after IPv6 extension headers)
 	Length           uint32 // IP packet length from its header, not the captured length
 	Direction        Direction
+	IfIndex          uint32 // the interface, when the capture says (Linux cooked v2); 0 otherwise
 }
+
+// Link is a capture's link type (LINKTYPE_* of pcap and pcapng), wider than
+// gopacket's, which cannot hold Linux cooked v2 (276).
+type Link uint16
+
+// The link types the decoder reads.
+const (
+	LinkEthernet   Link = 1
+	LinkRawOpenBSD Link = 12 // raw IP on OpenBSD-derived pcaps
+	LinkRaw        Link = 101
+	LinkLinuxSLL   Link = 113
+	LinkIPv4       Link = 228
+	LinkIPv6       Link = 229
+	LinkLinuxSLL2  Link = 276 // tcpdump -i any since libpcap 1.10
+)
+
+// sll2Len is the length of a Linux cooked v2 header.
+const sll2Len = 20
 
 // ErrNotIP reports a frame that carries no IPv4 or IPv6 packet (ARP, LLDP…).
 var ErrNotIP = errors.New("not an IP packet")
@@ -84,7 +103,8 @@ type Decoder struct {
 	local   Local
 	mac     [6]byte
 	hasMAC  bool
-	link    *gopacket.DecodingLayerParser // starts at the link layer; nil for raw IP
+	link    *gopacket.DecodingLayerParser // starts at the link layer; nil for raw IP and SLL2
+	sll2    bool                          // Linux cooked v2: its header is read here
 	raw4    *gopacket.DecodingLayerParser // starts at IPv4
 	raw6    *gopacket.DecodingLayerParser // starts at IPv6
 	decoded []gopacket.LayerType
@@ -103,21 +123,27 @@ type Decoder struct {
 }
 
 // New returns a decoder for frames of the given link type: Ethernet, Linux
-// cooked capture (SLL), or raw IP (LinkTypeRaw, LinkTypeIPv4, LinkTypeIPv6).
-func New(link layers.LinkType, local Local) (*Decoder, error) {
+// cooked capture (SLL and SLL2), or raw IP (LinkRaw, LinkIPv4, LinkIPv6).
+func New(link Link, local Local) (*Decoder, error) {
 	d := &Decoder{local: local, decoded: make([]gopacket.LayerType, 0, 16)}
 	if len(local.MAC) == 6 {
 		copy(d.mac[:], local.MAC)
 		d.hasMAC = true
 	}
 	switch link {
-	case layers.LinkTypeEthernet:
+	case LinkEthernet:
 		d.link = d.newParser(layers.LayerTypeEthernet)
-	case layers.LinkTypeLinuxSLL:
+	case LinkLinuxSLL:
 		d.link = d.newParser(layers.LayerTypeLinuxSLL)
-	case layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12: // 12: raw IP on OpenBSD-derived pcaps
+	case LinkLinuxSLL2:
+		d.sll2 = true
+	case LinkRaw, LinkIPv4, LinkIPv6, LinkRawOpenBSD:
 	default:
-		return nil, fmt.Errorf("link type %s (%d) is not supported: use Ethernet, Linux cooked capture or raw IP", link, int(link))
+		name := "unknown"
+		if link < 256 {
+			name = layers.LinkType(link).String()
+		}
+		return nil, fmt.Errorf("link type %s (%d) is not supported: use Ethernet, Linux cooked capture (v1 or v2) or raw IP", name, int(link))
 	}
 	d.raw4 = d.newParser(layers.LayerTypeIPv4)
 	d.raw6 = d.newParser(layers.LayerTypeIPv6)
@@ -140,7 +166,37 @@ func (d *Decoder) DecodeIP(packet []byte, p *Packet) error {
 // packet and an error for an IP header it cannot read; a transport header
 // that is cut short leaves the ports it could not read at zero.
 func (d *Decoder) Decode(frame []byte, p *Packet) error {
+	if d.sll2 {
+		return d.decodeSLL2(frame, p)
+	}
 	return d.decode(frame, p, d.link)
+}
+
+// decodeSLL2 reads a Linux cooked v2 header (protocol, interface index,
+// packet type) and the IP packet after it.
+func (d *Decoder) decodeSLL2(frame []byte, p *Packet) error {
+	if len(frame) < sll2Len {
+		*p = Packet{}
+		return fmt.Errorf("decode: Linux cooked v2 header of %d bytes, want %d", len(frame), sll2Len)
+	}
+	var parser *gopacket.DecodingLayerParser
+	switch binary.BigEndian.Uint16(frame) {
+	case 0x0800:
+		parser = d.raw4
+	case 0x86dd:
+		parser = d.raw6
+	default:
+		*p = Packet{}
+		return ErrNotIP
+	}
+	if err := d.decode(frame[sll2Len:], p, parser); err != nil {
+		return err
+	}
+	p.IfIndex = binary.BigEndian.Uint32(frame[4:])
+	if dir := sllDirection(layers.LinuxSLLPacketType(frame[10])); dir != Unknown {
+		p.Direction = dir
+	}
+	return nil
 }
 
 func (d *Decoder) decode(frame []byte, p *Packet, parser *gopacket.DecodingLayerParser) error {

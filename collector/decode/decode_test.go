@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -39,36 +40,42 @@ func TestDecode(t *testing.T) {
 	with := func(p Packet, d Direction) Packet { p.Direction = d; return p }
 	tests := []struct {
 		name  string
-		link  layers.LinkType
+		link  Link
 		local Local
 		frame []byte
 		want  Packet
 	}{
-		{"ethernet from the host is egress", layers.LinkTypeEthernet, Local{MAC: localMAC},
+		{"ethernet from the host is egress", LinkEthernet, Local{MAC: localMAC},
 			serialize(t, append([]gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: localMAC, DstMAC: remoteMAC, EthernetType: layers.EthernetTypeIPv4}, ip4(17)}, udpPayload()...)...),
 			with(udp, Egress)},
-		{"ethernet to the host is ingress", layers.LinkTypeEthernet, Local{MAC: localMAC},
+		{"ethernet to the host is ingress", LinkEthernet, Local{MAC: localMAC},
 			serialize(t, append([]gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: remoteMAC, DstMAC: localMAC, EthernetType: layers.EthernetTypeIPv4}, ip4(17)}, udpPayload()...)...),
 			with(udp, Ingress)},
-		{"ethernet without local MAC is unknown", layers.LinkTypeEthernet, Local{},
+		{"ethernet without local MAC is unknown", LinkEthernet, Local{},
 			serialize(t, append([]gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: remoteMAC, DstMAC: localMAC, EthernetType: layers.EthernetTypeIPv4}, ip4(17)}, udpPayload()...)...),
 			udp},
-		{"linux cooked outgoing", layers.LinkTypeLinuxSLL, Local{},
+		{"linux cooked outgoing", LinkLinuxSLL, Local{},
 			append(sll(4), serialize(t, append([]gopacket.SerializableLayer{ip4(17)}, udpPayload()...)...)...),
 			with(udp, Egress)},
-		{"linux cooked to host", layers.LinkTypeLinuxSLL, Local{},
+		{"linux cooked to host", LinkLinuxSLL, Local{},
 			append(sll(0), serialize(t, append([]gopacket.SerializableLayer{ip4(17)}, udpPayload()...)...)...),
 			with(udp, Ingress)},
-		{"raw IP from a local address", layers.LinkTypeRaw, Local{Addrs: []netip.Addr{v4a}},
+		{"linux cooked v2 outgoing, its interface", LinkLinuxSLL2, Local{},
+			append(sll2(4, 7), serialize(t, append([]gopacket.SerializableLayer{ip4(17)}, udpPayload()...)...)...),
+			func() Packet { p := with(udp, Egress); p.IfIndex = 7; return p }()},
+		{"linux cooked v2 to host, local addresses do not override", LinkLinuxSLL2, Local{Addrs: []netip.Addr{v4a}},
+			append(sll2(0, 2), serialize(t, append([]gopacket.SerializableLayer{ip4(17)}, udpPayload()...)...)...),
+			func() Packet { p := with(udp, Ingress); p.IfIndex = 2; return p }()},
+		{"raw IP from a local address", LinkRaw, Local{Addrs: []netip.Addr{v4a}},
 			serialize(t, append([]gopacket.SerializableLayer{ip4(17)}, udpPayload()...)...),
 			with(udp, Egress)},
-		{"raw IP from elsewhere", layers.LinkTypeRaw, Local{Addrs: []netip.Addr{v4b}},
+		{"raw IP from elsewhere", LinkRaw, Local{Addrs: []netip.Addr{v4b}},
 			serialize(t, append([]gopacket.SerializableLayer{ip4(17)}, udpPayload()...)...),
 			with(udp, Ingress)},
-		{"SCTP ports without an SCTP layer", layers.LinkTypeRaw, Local{},
+		{"SCTP ports without an SCTP layer", LinkRaw, Local{},
 			serialize(t, ip4(132), gopacket.Payload([]byte{0x13, 0x88, 0x0b, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0})),
 			Packet{Src: v4a, Dst: v4b, SrcPort: 5000, DstPort: 3000, Protocol: 132, Length: 32}},
-		{"IPv6 hop-by-hop then TCP", layers.LinkTypeRaw, Local{},
+		{"IPv6 hop-by-hop then TCP", LinkRaw, Local{},
 			serialize(t, &layers.IPv6{Version: 6, NextHeader: layers.IPProtocolIPv6HopByHop, HopLimit: 1,
 				SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::2")},
 				gopacket.Payload([]byte{6, 0, 1, 4, 0, 0, 0, 0, 0x00, 0x50, 0x1f, 0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02, 0x20, 0, 0, 0, 0, 0})),
@@ -97,7 +104,7 @@ func sll(pt byte) []byte {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	d, err := New(layers.LinkTypeEthernet, Local{})
+	d, err := New(LinkEthernet, Local{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,13 +122,24 @@ func TestDecodeErrors(t *testing.T) {
 	if err := d.Decode([]byte{1, 2, 3}, &p); err == nil {
 		t.Errorf("3-byte frame: no error")
 	}
-	raw, _ := New(layers.LinkTypeRaw, Local{})
+	raw, _ := New(LinkRaw, Local{})
 	if err := raw.Decode([]byte{0x20, 1, 2}, &p); !errors.Is(err, ErrNotIP) {
 		t.Errorf("raw frame of IP version 2: err = %v, want ErrNotIP", err)
 	}
-	if _, err := New(layers.LinkTypeFDDI, Local{}); err == nil {
+	if _, err := New(Link(layers.LinkTypeFDDI), Local{}); err == nil {
 		t.Error("FDDI link type accepted")
 	}
+}
+
+// sll2 is a Linux cooked v2 header of an IPv4 packet: packet type pt,
+// interface index ifindex.
+func sll2(pt byte, ifindex uint32) []byte {
+	h := make([]byte, 20)
+	binary.BigEndian.PutUint16(h[0:], 0x0800)
+	binary.BigEndian.PutUint32(h[4:], ifindex)
+	binary.BigEndian.PutUint16(h[8:], 1) // ARPHRD_ETHER
+	h[10], h[11] = pt, 6
+	return h
 }
 
 // FuzzDecode feeds arbitrary frames to every link type: no panic, and a
@@ -132,7 +150,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(uint8(2), serialize(f, &layers.IPv6{Version: 6, NextHeader: layers.IPProtocolIPv6Fragment, SrcIP: net.ParseIP("::1"), DstIP: net.ParseIP("::2")},
 		gopacket.Payload([]byte{17, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 2, 0, 8, 0, 0})))
 	f.Add(uint8(0), serialize(f, &layers.Ethernet{SrcMAC: remoteMAC, DstMAC: localMAC, EthernetType: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 5, Type: layers.EthernetTypeIPv6}))
-	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeRaw}
+	f.Add(uint8(3), append(sll2(4, 7), serialize(f, append([]gopacket.SerializableLayer{ip4(17)}, udpPayload()...)...)...))
+	links := []Link{LinkEthernet, LinkLinuxSLL, LinkRaw, LinkLinuxSLL2}
 	decoders := make([]*Decoder, len(links))
 	for i, l := range links {
 		decoders[i], _ = New(l, Local{MAC: localMAC, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}})
