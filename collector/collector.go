@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,9 @@ type Collector struct {
 	reg     prometheus.Registerer
 	m       *metrics
 	running atomic.Bool
+
+	upMu      sync.Mutex
+	uploaders map[string]*spool.Uploader // by flow log, while Run runs
 
 	// ShutdownGrace bounds the upload of the last windows after Run's
 	// context ends; what is not uploaded by then waits in the spool.
@@ -94,6 +98,23 @@ func (c *Collector) Healthy() error {
 	return nil
 }
 
+// Ready reports whether the collector does its job (/readyz): it captures,
+// and no flow log's target refuses its uploads for a reason retrying
+// cannot cure (NoSuchBucket, AccessDenied, wrong keys, no credentials).
+func (c *Collector) Ready() error {
+	if err := c.Healthy(); err != nil {
+		return err
+	}
+	c.upMu.Lock()
+	defer c.upMu.Unlock()
+	for name, up := range c.uploaders {
+		if err := up.Err(); err != nil {
+			return fmt.Errorf("flow log %s: uploads refused: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // running flow log: its aggregator, capture and uploader.
 type liveFlowLog struct {
 	cfg      *FlowLogConfig
@@ -140,6 +161,12 @@ func (c *Collector) Run(ctx context.Context) error {
 		logs = append(logs, l)
 	}
 
+	c.upMu.Lock()
+	c.uploaders = map[string]*spool.Uploader{}
+	for _, l := range logs {
+		c.uploaders[l.cfg.Name] = l.up
+	}
+	c.upMu.Unlock()
 	upCtx, stopUploads := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopUploads()
 	uploads := make(chan struct{})
@@ -231,7 +258,7 @@ func (c *Collector) open(ctx context.Context, cfg *FlowLogConfig, sp *spool.Spoo
 	m := c.m.forFlowLog(cfg.Name)
 	log := c.log.With("flow_log", cfg.Name, "interface", cfg.Interface)
 	up := spool.NewUploader(sp, cfg.Name, store, spool.Backoff{Min: c.cfg.Upload.RetryMin, Max: c.cfg.Upload.RetryMax},
-		spool.UploaderDeps{Logger: log, Uploads: m.uploads, Retries: m.retries})
+		spool.UploaderDeps{Logger: log, Uploads: m.uploads, Retries: m.retries, Permanent: m.permanent})
 	emit := func(key string, data []byte) error {
 		if err := sp.Write(cfg.Name, key, data); err != nil {
 			if errors.Is(err, spool.ErrFull) {

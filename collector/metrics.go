@@ -21,11 +21,12 @@ type metrics struct {
 	decodeErrors  *prometheus.CounterVec
 	uploads       *prometheus.CounterVec
 	retries       *prometheus.CounterVec
+	permanent     *prometheus.CounterVec
 }
 
 // flowLogMetrics are the metrics of one flow log, resolved once.
 type flowLogMetrics struct {
-	packets, bytes, lost, drops, records, windows, windowsFailed, skipWindows, decodeErrors, uploads, retries prometheus.Counter
+	packets, bytes, lost, drops, records, windows, windowsFailed, skipWindows, decodeErrors, uploads, retries, permanent prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -46,9 +47,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		decodeErrors:  counter("decode_errors_total", "Frames whose IP header could not be read."),
 		uploads:       counter("uploads_total", "Objects uploaded to the target and removed from the spool."),
 		retries:       counter("upload_retries_total", "Failed upload attempts (the object stays in the spool and is retried)."),
+		permanent:     counter("upload_refused_total", "Upload attempts refused for a reason retrying cannot cure (NoSuchBucket, AccessDenied, wrong keys, no credentials): fix the target."),
 	}
 	for _, c := range []prometheus.Collector{m.packets, m.bytes, m.lost, m.drops, m.records, m.windows,
-		m.windowsFailed, m.skipWindows, m.decodeErrors, m.uploads, m.retries} {
+		m.windowsFailed, m.skipWindows, m.decodeErrors, m.uploads, m.retries, m.permanent} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -64,6 +66,7 @@ func (m *metrics) forFlowLog(name string) flowLogMetrics {
 		windowsFailed: m.windowsFailed.WithLabelValues(name), skipWindows: m.skipWindows.WithLabelValues(name),
 		decodeErrors: m.decodeErrors.WithLabelValues(name),
 		uploads:      m.uploads.WithLabelValues(name), retries: m.retries.WithLabelValues(name),
+		permanent:    m.permanent.WithLabelValues(name),
 	}
 }
 

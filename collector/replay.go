@@ -50,7 +50,7 @@ func (c *Collector) Replay(ctx context.Context, files []string, local decode.Loc
 	m := c.m.forFlowLog(cfg.Name)
 	log := c.log.With("flow_log", cfg.Name)
 	up := spool.NewUploader(sp, cfg.Name, store, spool.Backoff{Min: c.cfg.Upload.RetryMin, Max: c.cfg.Upload.RetryMax},
-		spool.UploaderDeps{Logger: log, Uploads: m.uploads, Retries: m.retries})
+		spool.UploaderDeps{Logger: log, Uploads: m.uploads, Retries: m.retries, Permanent: m.permanent, GiveUpAfter: giveUpAfter})
 	var emitErr error
 	emit := func(key string, data []byte) error {
 		if err := sp.Write(cfg.Name, key, data); err != nil {
@@ -74,11 +74,38 @@ func (c *Collector) Replay(ctx context.Context, files []string, local decode.Loc
 	if emitErr != nil {
 		return st, emitErr
 	}
-	if left := up.Drain(ctx); left > 0 {
-		return st, fmt.Errorf("%d objects not uploaded to %s: %w", left, store, context.Cause(ctx))
+	left, err := up.Drain(ctx)
+	if left > 0 {
+		var keys []string
+		for _, e := range sp.Pending(cfg.Name) {
+			keys = append(keys, e.Key)
+		}
+		why := context.Cause(ctx)
+		if err != nil {
+			why = err
+		}
+		return st, &NotUploadedError{Target: store.String(), Spool: c.cfg.Spool.Dir, Keys: keys, Err: why}
 	}
 	return st, nil
 }
+
+// giveUpAfter is how many attempts in a row a one-shot conversion makes
+// when the target refuses for a reason retrying cannot cure.
+const giveUpAfter = 3
+
+// NotUploadedError is a conversion whose objects stay in the spool.
+type NotUploadedError struct {
+	Target string
+	Spool  string   // the folder they are in
+	Keys   []string // the objects, in order
+	Err    error
+}
+
+func (e *NotUploadedError) Error() string {
+	return fmt.Sprintf("%d objects not uploaded to %s: %v; they stay in the spool %s", len(e.Keys), e.Target, e.Err, e.Spool)
+}
+
+func (e *NotUploadedError) Unwrap() error { return e.Err }
 
 // replayFile feeds the frames of one capture file. Each frame is decoded by
 // its own link type (a pcapng file may mix them); a file cut short

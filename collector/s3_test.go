@@ -189,3 +189,82 @@ func hasAll(objs, want map[string][]byte) bool {
 	}
 	return true
 }
+
+// TestS3PermanentErrorsIntegration: a one-shot conversion into a bucket
+// that does not exist, or with a wrong secret key, stops after a few
+// attempts (instead of retrying for ever), names the objects left in the
+// spool, and counts the refusals; an upload that succeeds clears it.
+func TestS3PermanentErrorsIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a MinIO server")
+	}
+	m := testserver.StartMinIO(t)
+	m.CreateBucket("flows")
+	pcap := filepath.Join(t.TempDir(), "scenario.pcap")
+	writeScenario(t, pcap)
+	for name, change := range map[string]func(*Config){
+		"missing bucket": func(c *Config) { c.FlowLogs[0].Target.URL = "s3://no-such-bucket/x" },
+		"wrong secret":   func(c *Config) { c.FlowLogs[0].Target.SecretAccessKey = "wrong-secret-key" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := s3Config(t, m, "s3://flows/flowlogs", t.TempDir())
+			cfg.Upload = UploadConfig{RetryMin: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond}
+			change(&cfg)
+			reg := prometheus.NewRegistry()
+			c, err := New(cfg, Deps{Hostname: "test", Registerer: reg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_, err = c.Replay(context.Background(), []string{pcap}, decode.Local{MAC: pcapgen.LocalMAC})
+			var nu *NotUploadedError
+			if !errors.As(err, &nu) || len(nu.Keys) != 2 || nu.Spool != cfg.Spool.Dir || time.Since(start) > 30*time.Second {
+				t.Fatalf("after %s: %v", time.Since(start), err)
+			}
+			if strings.Contains(err.Error(), "wrong-secret-key") {
+				t.Fatalf("the secret is in the error: %v", err)
+			}
+			if n := testutil.ToFloat64(c.m.permanent.WithLabelValues("web-1")); n != giveUpAfter {
+				t.Errorf("refusals counted: %v, want %d", n, giveUpAfter)
+			}
+			sp, _ := spool.Open(cfg.Spool.Dir, 0)
+			if len(sp.Pending("web-1")) != 2 {
+				t.Errorf("spool holds %d objects", len(sp.Pending("web-1")))
+			}
+			t.Logf("%v", err)
+
+			// The daemon on the same spool keeps trying, and says it is
+			// not ready.
+			if os.Geteuid() != 0 {
+				t.Skip("the daemon captures on lo and needs root")
+			}
+			cfg.FlowLogs[0].Interface = "lo"
+			d, err := New(cfg, Deps{Hostname: "test", Registerer: prometheus.NewRegistry()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.ShutdownGrace = 300 * time.Millisecond
+			ctx, stop := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- d.Run(ctx) }()
+			deadline := time.Now().Add(15 * time.Second)
+			for d.Ready() == nil || strings.Contains(d.Ready().Error(), "not running") {
+				if time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			ready := d.Ready()
+			stop()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if ready == nil || !strings.Contains(ready.Error(), "uploads refused") {
+				t.Fatalf("daemon ready: %v", ready)
+			}
+			if n := testutil.ToFloat64(d.m.permanent.WithLabelValues("web-1")); n < 1 {
+				t.Errorf("daemon refusals counted: %v", n)
+			}
+		})
+	}
+}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -138,7 +140,7 @@ func collectDaemon(ctx context.Context, s streams, o *collectOptions, cfg collec
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx) })
 	if cfg.Listen != "" {
-		srv := &ops.Server{Addr: cfg.Listen, Gatherer: reg, Health: c.Healthy, Logger: log}
+		srv := &ops.Server{Addr: cfg.Listen, Gatherer: reg, Health: c.Healthy, Ready: c.Ready, Logger: log}
 		g.Go(func() error { return srv.Run(gctx) })
 	}
 	if err := g.Wait(); err != nil {
@@ -177,12 +179,17 @@ func runCollectPcap(ctx context.Context, s streams, o *collectOptions) error {
 	cfg.FlowLogs = []collector.FlowLogConfig{fl}
 	cfg.Spool.MaxSize = 0
 	cfg.Spool.Dir = o.spool
+	keepSpool := o.spool != ""
 	if o.spool == "" {
 		dir, err := os.MkdirTemp("", "flowlog-spool-")
 		if err != nil {
 			return errf("spool: %v", err)
 		}
-		defer os.RemoveAll(dir)
+		defer func() {
+			if !keepSpool { // objects not uploaded stay, named
+				os.RemoveAll(dir)
+			}
+		}()
 		cfg.Spool.Dir = dir
 	}
 	c, err := collector.New(cfg, collector.Deps{Logger: log})
@@ -191,6 +198,17 @@ func runCollectPcap(ctx context.Context, s streams, o *collectOptions) error {
 	}
 	start := time.Now()
 	st, err := c.Replay(ctx, o.pcaps, local)
+	var notUp *collector.NotUploadedError
+	if errors.As(err, &notUp) {
+		keepSpool = true
+		fmt.Fprintf(s.err, "flowlog: collect: %d objects could not be uploaded to %s: %v\n", len(notUp.Keys), notUp.Target, notUp.Err)
+		fmt.Fprintf(s.err, "They are in %s:\n", filepath.Join(notUp.Spool, o.name))
+		for _, k := range notUp.Keys {
+			fmt.Fprintf(s.err, "  %s\n", k)
+		}
+		fmt.Fprintf(s.err, "Fix the target (bucket, keys, permissions), then run the same command with --spool %s:\nthe objects waiting there are uploaded first (the capture's windows are written again under the same keys).\n", notUp.Spool)
+		return &exitError{code: exitFailure, err: errors.New("collect: objects left in the spool")}
+	}
 	if err != nil {
 		return errf("%v", err)
 	}

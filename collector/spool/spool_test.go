@@ -92,7 +92,7 @@ func TestUploaderRetriesInOrder(t *testing.T) {
 	u := NewUploader(s, "a", st, Backoff{Min: time.Millisecond, Max: 4 * time.Millisecond}, UploaderDeps{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if left := u.Drain(ctx); left != 0 {
+	if left, _ := u.Drain(ctx); left != 0 {
 		t.Fatalf("%d objects left", left)
 	}
 	for _, k := range []string{"a-1", "a-2", "a-3"} {
