@@ -66,7 +66,7 @@ func (m *metrics) forFlowLog(name string) flowLogMetrics {
 		windowsFailed: m.windowsFailed.WithLabelValues(name), skipWindows: m.skipWindows.WithLabelValues(name),
 		decodeErrors: m.decodeErrors.WithLabelValues(name),
 		uploads:      m.uploads.WithLabelValues(name), retries: m.retries.WithLabelValues(name),
-		permanent:    m.permanent.WithLabelValues(name),
+		permanent: m.permanent.WithLabelValues(name),
 	}
 }
 
