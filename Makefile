@@ -20,7 +20,7 @@ VICTORIALOGS_BIN ?= $(TOOLS_DIR)/victoria-logs-$(VICTORIALOGS_VERSION)
 # npm, behind internal/testserver/chserver.
 CHDB_VERSION := 26.7.3-stable.1
 CHDB_LIB   ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flowlog/chdb-$(CHDB_VERSION)/libchdb.so
-APT_TOOLS  := tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 softflowd:softflowd bc:bc
+APT_TOOLS  := tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 softflowd:softflowd bc:bc capsh:libcap2-bin
 # As root every integration test can run (and test-deps installs what they
 # need), so a missing tool fails the run instead of skipping tests.
 FLOWLOG_REQUIRE_TOOLS ?= $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)

@@ -11,6 +11,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -441,12 +443,57 @@ func (f *feeder) frame(data []byte, ci gopacket.CaptureInfo) {
 	}
 }
 
-// Check verifies what can be checked without capturing: every interface exists.
+// Check verifies what start-up needs, without capturing: every interface
+// exists, the process holds the capabilities its flow logs need
+// (CAP_NET_RAW to capture, CAP_NET_ADMIN for NFLOG), and the spool folder
+// can be opened and written.
 func (c *Collector) Check() error {
+	needRaw, needAdmin := false, false
 	for i, f := range c.cfg.FlowLogs {
 		if _, err := net.InterfaceByName(f.Interface); err != nil {
 			return fmt.Errorf("flow_logs[%d].interface: %s: %w", i, f.Interface, err)
 		}
+		needRaw = needRaw || f.Action != "rejected"
+		needAdmin = needAdmin || f.NFLOGGroup != nil
 	}
+	if caps, err := effectiveCaps(); err == nil {
+		const how = "run as root, or grant it: setcap cap_net_raw,cap_net_admin+ep <flowlog binary>, or AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN in the service (configs/flowlog-collector.service)"
+		if needRaw && caps&(1<<capNetRaw) == 0 {
+			return fmt.Errorf("capturing needs the capability CAP_NET_RAW, which this process lacks: %s", how)
+		}
+		if needAdmin && caps&(1<<capNetAdmin) == 0 {
+			return fmt.Errorf("nflog_group needs the capability CAP_NET_ADMIN, which this process lacks: %s", how)
+		}
+	}
+	if _, err := spool.Open(c.cfg.Spool.Dir, int64(c.cfg.Spool.MaxSize)); err != nil {
+		return fmt.Errorf("spool.dir: %s: %w", c.cfg.Spool.Dir, err)
+	}
+	probe, err := os.CreateTemp(c.cfg.Spool.Dir, ".check-*")
+	if err != nil {
+		return fmt.Errorf("spool.dir: %s cannot be written: %w", c.cfg.Spool.Dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
 	return nil
+}
+
+// Linux capability numbers.
+const (
+	capNetAdmin = 12
+	capNetRaw   = 13
+)
+
+// effectiveCaps reads the process's effective capabilities (CapEff of
+// /proc/self/status).
+func effectiveCaps() (uint64, error) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, errors.New("no CapEff in /proc/self/status")
 }
