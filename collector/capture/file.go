@@ -25,6 +25,7 @@ type zeroCopyReader interface {
 type File struct {
 	f    *os.File
 	r    zeroCopyReader
+	mm   *mmapPcap // the pcap file mapped, when it could be
 	name string
 	link uint16 // pcap: the file's link type, read from its header
 	ng   bool   // pcapng: each packet has its interface's link type
@@ -58,7 +59,11 @@ func OpenFile(path string) (*File, error) {
 		if perr == nil {
 			c.link = pcapLinkType(hdr)
 		}
-		c.r, err = pcapgo.NewReader(br)
+		if c.mm = openMmapPcap(f); c.mm != nil {
+			c.r = c.mm
+		} else {
+			c.r, err = pcapgo.NewReader(br)
+		}
 	}
 	if err != nil {
 		f.Close()
@@ -112,5 +117,10 @@ func (c *File) ReadPacket() ([]byte, gopacket.CaptureInfo, uint16, error) {
 	return data, ci, link, nil
 }
 
-// Close closes the file.
-func (c *File) Close() error { return c.f.Close() }
+// Close closes the file; the frames it handed out are no longer valid.
+func (c *File) Close() error {
+	if c.mm != nil {
+		c.mm.close()
+	}
+	return c.f.Close()
+}

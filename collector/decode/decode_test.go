@@ -167,3 +167,27 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastPath: whenever the fast path takes a frame, the layer parser
+// reads the same packet from it.
+func FuzzFastPath(f *testing.F) {
+	f.Add(serialize(f, append([]gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: localMAC, DstMAC: remoteMAC, EthernetType: layers.EthernetTypeIPv4}, ip4(17)}, udpPayload()...)...))
+	f.Add(serialize(f, &layers.Ethernet{SrcMAC: remoteMAC, DstMAC: localMAC, EthernetType: layers.EthernetTypeIPv6},
+		&layers.IPv6{Version: 6, NextHeader: layers.IPProtocolTCP, HopLimit: 1, SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::2")},
+		gopacket.Payload([]byte{0x00, 0x50, 0x1f, 0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02, 0x20, 0, 0, 0, 0, 0})))
+	f.Add(serialize(f, &layers.Ethernet{SrcMAC: remoteMAC, DstMAC: localMAC, EthernetType: layers.EthernetTypeDot1Q}, &layers.Dot1Q{VLANIdentifier: 5, Type: layers.EthernetTypeIPv4}, ip4(6),
+		gopacket.Payload([]byte{0x00, 0x50, 0x1f, 0x90, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x02, 0x20, 0, 0, 0, 0, 0})))
+	d, _ := New(LinkEthernet, Local{MAC: localMAC})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		var fast, slow Packet
+		if !d.fast(frame, &fast) {
+			return
+		}
+		if err := d.decode(frame, &slow, d.link); err != nil {
+			t.Fatalf("the fast path took a frame the layer parser refuses (%v): %x", err, frame)
+		}
+		if fast != slow {
+			t.Fatalf("fast %+v, layer parser %+v: %x", fast, slow, frame)
+		}
+	})
+}
