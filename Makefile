@@ -29,7 +29,7 @@ AWS_EC2_METADATA_DISABLED := true
 export MINIO_BIN VICTORIALOGS_BIN CHDB_LIB FLOWLOG_REQUIRE_TOOLS AWS_EC2_METADATA_DISABLED
 
 .DEFAULT_GOAL := help
-.PHONY: help build test test-deps tidy bench bench-collect fuzz lint demo clean
+.PHONY: help build test test-deps tidy bench bench-collect bench-nfpcapd fuzz lint demo clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,6 +77,9 @@ bench: ## run the benchmarks (compare runs with benchstat)
 
 bench-collect: build ## time 'collect --pcap' against softflowd on the same 1M-packet capture
 	@./scripts/bench-collect.sh $(BIN)
+
+bench-nfpcapd: build ## CPU of 'collect --pcap' against nfpcapd (apt-get install nfdump), median of 5
+	@./scripts/bench-nfpcapd.sh $(BIN)
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	@set -e; for pkg in $$($(GO) list ./...); do \
