@@ -41,8 +41,9 @@ func randomPcap(t *testing.T, dir string, packets, flows int) string {
 	return p
 }
 
-// eachFrame calls fn with every frame of a capture.
-func eachFrame(t *testing.T, path string, fn func(data []byte, ci gopacket.CaptureInfo)) {
+// eachFrame calls fn with every frame of a capture, up to the end of the
+// file or a cut (the error it returns).
+func eachFrame(t *testing.T, path string, fn func(data []byte, ci gopacket.CaptureInfo)) error {
 	t.Helper()
 	src, err := capture.OpenFile(path)
 	if err != nil {
@@ -52,10 +53,10 @@ func eachFrame(t *testing.T, path string, fn func(data []byte, ci gopacket.Captu
 	for {
 		data, ci, _, err := src.ReadPacket()
 		if errors.Is(err, io.EOF) {
-			return
+			return nil
 		}
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		fn(data, ci)
 	}
@@ -91,7 +92,7 @@ func TestReplaySLL2(t *testing.T) {
 	bw := bufio.NewWriter(f)
 	writePcapHeader(t, bw, 276)
 	w := pcapgo.NewWriter(bw)
-	eachFrame(t, eth, func(data []byte, ci gopacket.CaptureInfo) {
+	if err := eachFrame(t, eth, func(data []byte, ci gopacket.CaptureInfo) {
 		h := make([]byte, 20, 20+len(data))
 		copy(h[0:2], data[12:14]) // the EtherType
 		binary.BigEndian.PutUint32(h[4:], 3)
@@ -106,7 +107,9 @@ func TestReplaySLL2(t *testing.T) {
 		if err := w.WritePacket(ci, frame); err != nil {
 			t.Fatal(err)
 		}
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	bw.Flush()
 	f.Close()
 
@@ -141,7 +144,9 @@ func TestReplayCutCapture(t *testing.T) {
 	}
 	// What tcpdump reads of it.
 	var want uint64
-	eachFrameUntilCut(t, cut, func() { want++ })
+	if err := eachFrame(t, cut, func([]byte, gopacket.CaptureInfo) { want++ }); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("reading the cut file: %v", err)
+	}
 	if want != 1999 {
 		t.Fatalf("the cut file has %d whole frames, want 1999", want)
 	}
@@ -162,21 +167,6 @@ func TestReplayCutCapture(t *testing.T) {
 	}
 	if _, err := c.Replay(t.Context(), []string{cut}, decode.Local{MAC: pcapgen.LocalMAC}); err == nil || !strings.Contains(err.Error(), cut) {
 		t.Fatalf("header cut: %v", err)
-	}
-}
-
-func eachFrameUntilCut(t *testing.T, path string, fn func()) {
-	src, err := capture.OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	for {
-		_, _, _, err := src.ReadPacket()
-		if err != nil {
-			return
-		}
-		fn()
 	}
 }
 
@@ -214,7 +204,7 @@ func TestReplayPcapngMixedLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	i := 0
-	eachFrame(t, eth, func(data []byte, ci gopacket.CaptureInfo) {
+	if err := eachFrame(t, eth, func(data []byte, ci gopacket.CaptureInfo) {
 		i++
 		switch {
 		case i%2 == 0 && [6]byte(data[6:12]) != [6]byte(pcapgen.LocalMAC): // raw IP, ingress by address
@@ -232,7 +222,9 @@ func TestReplayPcapngMixedLinks(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-	})
+	}); err != nil {
+		t.Fatal(err)
+	}
 	w.Flush()
 	f.Close()
 	out := filepath.Join(dir, "out")
