@@ -15,11 +15,17 @@ import (
 // where they lie, without the copy of read(2) and bufio that pcapgo's
 // reader makes (a third of the time of converting a large capture).
 type mmapPcap struct {
-	data  []byte
-	off   int
-	order binary.ByteOrder
-	nano  bool // timestamps in nanoseconds
+	data     []byte
+	off      int
+	released int // data[:released] is unmapped again
+	order    binary.ByteOrder
+	nano     bool // timestamps in nanoseconds
 }
+
+// releaseEvery is how far reading goes before the pages behind it are
+// released (MADV_DONTNEED): they stay in the page cache, but the process's
+// resident size stays small however large the file.
+const releaseEvery = 64 << 20
 
 // maxFrame bounds a frame's captured length: a larger one is a corrupt
 // file, not a packet (pcapgo refuses them too).
@@ -79,6 +85,13 @@ func (r *mmapPcap) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error
 	ci.Timestamp = time.Unix(int64(sec), int64(frac))
 	ci.CaptureLength, ci.Length = int(caplen), int(length)
 	frame := rest[16 : 16+caplen : 16+caplen]
+	if r.off-r.released > releaseEvery {
+		// Frames are valid until the next call: release what lies before
+		// this one, at a page boundary.
+		upTo := r.off &^ (os.Getpagesize() - 1)
+		syscall.Madvise(r.data[r.released:upTo], syscall.MADV_DONTNEED)
+		r.released = upTo
+	}
 	r.off += 16 + int(caplen)
 	return frame, ci, nil
 }
