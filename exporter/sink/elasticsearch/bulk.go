@@ -14,6 +14,7 @@ type request struct {
 	body  []byte
 	items []item
 	parts []*part
+	gen   uint64 // which use of this memory: a handle knows a request by it, not by its address
 }
 
 // item is one document of a request.

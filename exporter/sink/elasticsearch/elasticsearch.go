@@ -54,6 +54,7 @@ type Sink struct {
 	room     chan struct{}
 	work     chan struct{}
 	free     []*request
+	gen      uint64 // requests made so far
 	closing  bool
 
 	setupMu sync.Mutex
@@ -150,7 +151,7 @@ func (s *Sink) Open(context.Context, *sink.Object) (sink.Writer, error) {
 type handle struct {
 	s    *Sink
 	obj  *sink.Parts
-	req  *request // the last request this object joined
+	gen  uint64 // the generation of the last request this object joined (requests' memory is reused)
 	part *part
 }
 
@@ -169,9 +170,9 @@ func (h *handle) Write(ctx context.Context, b *sink.Batch) error {
 		s.curStart = time.Now()
 	}
 	r := s.cur
-	if h.req != r {
+	if h.part == nil || h.gen != r.gen {
 		h.obj.Add()
-		h.req, h.part = r, &part{obj: h.obj}
+		h.gen, h.part = r.gen, &part{obj: h.obj}
 		r.parts = append(r.parts, h.part)
 	}
 	r.body, r.items = appendBatch(r.body, r.items, s.enc, b, h.part)
@@ -209,14 +210,16 @@ func (h *handle) End(ack func(sink.Result)) {
 func (h *handle) Abort() { h.obj.Abort() }
 
 func (s *Sink) newRequest() *request {
+	s.gen++
 	if n := len(s.free); n > 0 {
 		r := s.free[n-1]
 		s.free = s.free[:n-1]
+		r.gen = s.gen
 		return r
 	}
 	// Sized once for a full request (and the batch that fills it): a
 	// request's memory is reused, never grown by doubling.
-	return &request{body: make([]byte, 0, s.cfg.FlushBytes+s.cfg.FlushBytes/4)}
+	return &request{body: make([]byte, 0, s.cfg.FlushBytes+s.cfg.FlushBytes/4), gen: s.gen}
 }
 
 // queueLocked hands the request being filled to the senders.

@@ -467,3 +467,74 @@ func putTemplate(t *testing.T, base, name, body string) {
 	}
 	res.Body.Close()
 }
+
+// TestLargeObjectLateFailure: an object spread over many requests (the
+// sink's request memory reused from one to the next) whose last documents
+// are never taken must fail, not be acknowledged with its first ones.
+func TestLargeObjectLateFailure(t *testing.T) {
+	es, cfg := standIn(t, testserver.ESOptions{})
+	cfg.FlushBytes, cfg.Requests, cfg.RetryFor = 4<<10, 1, 500*time.Millisecond
+	objs := sinktest.Objects(t, enrich.DefaultConfig(), smallGen(1, 400), 10)
+	o := objs[0]
+	last := map[string]bool{}
+	for i := range o.Batches[len(o.Batches)-1].Records {
+		last[string(o.Batches[len(o.Batches)-1].Records[i].ID[:])] = true
+	}
+	es.ItemFault = func(id string) int {
+		if last[id] {
+			return 503
+		}
+		return 0
+	}
+	s := newSink(t, cfg)
+	defer s.Close(context.Background())
+	r := sinktest.DeliverAll(t, s, objs, 30*time.Second)[0]
+	if r.Status() != sink.Failed {
+		t.Fatalf("an object whose last %d documents were refused: %v (%d of 400 documents held)", len(last), r.Status(), len(es.Docs(cfg.DataStream())))
+	}
+	if st := es.Stats(); st.BulkRequests < 10 {
+		t.Fatalf("only %d requests: the object did not spread", st.BulkRequests)
+	}
+}
+
+// TestSlowObjectLateFailure: an object whose batches come slowly, each
+// sent on its own in a request that reuses the last one's memory, fails
+// when its last batch is never taken.
+func TestSlowObjectLateFailure(t *testing.T) {
+	es, cfg := standIn(t, testserver.ESOptions{})
+	cfg.Requests, cfg.RetryFor = 1, 500*time.Millisecond
+	o := sinktest.Objects(t, enrich.DefaultConfig(), smallGen(1, 30), 10)[0]
+	last := map[string]bool{}
+	for i := range o.Batches[2].Records {
+		last[string(o.Batches[2].Records[i].ID[:])] = true
+	}
+	es.ItemFault = func(id string) int {
+		if last[id] {
+			return 503
+		}
+		return 0
+	}
+	s := newSink(t, cfg)
+	defer s.Close(context.Background())
+	ctx := context.Background()
+	w, err := s.Open(ctx, o.Obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range o.Batches {
+		if err := w.Write(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(600 * time.Millisecond) // sent alone (idle flush), acknowledged, its request freed
+	}
+	acked := make(chan sink.Result, 1)
+	w.End(func(r sink.Result) { acked <- r })
+	select {
+	case r := <-acked:
+		if r.Status() != sink.Failed {
+			t.Fatalf("an object whose last batch was refused: %v", r.Status())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no acknowledgement")
+	}
+}
