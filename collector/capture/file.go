@@ -75,14 +75,27 @@ func OpenFile(path string) (*File, error) {
 // pcapLinkType reads the link type of a pcap file header (its low 16 bits;
 // the upper ones say whether frames end with an FCS).
 func pcapLinkType(hdr []byte) uint16 {
-	var v uint32
-	switch binary.LittleEndian.Uint32(hdr) {
-	case 0xa1b2c3d4, 0xa1b23c4d:
-		v = binary.LittleEndian.Uint32(hdr[20:])
-	default:
-		v = binary.BigEndian.Uint32(hdr[20:])
+	order, _, ok := pcapFormat(hdr)
+	if !ok {
+		return 0 // pcapgo refuses the file
 	}
-	return uint16(v)
+	return uint16(order.Uint32(hdr[20:]))
+}
+
+// pcapFormat reads a pcap file's magic number: the byte order of its
+// fields and whether timestamps are in nanoseconds.
+func pcapFormat(hdr []byte) (order binary.ByteOrder, nano, ok bool) {
+	switch binary.LittleEndian.Uint32(hdr) {
+	case 0xa1b2c3d4:
+		return binary.LittleEndian, false, true
+	case 0xa1b23c4d:
+		return binary.LittleEndian, true, true
+	case 0xd4c3b2a1:
+		return binary.BigEndian, false, true
+	case 0x4d3cb2a1:
+		return binary.BigEndian, true, true
+	}
+	return nil, false, false
 }
 
 func errShort(err error) error {

@@ -43,21 +43,12 @@ func openMmapPcap(f *os.File) *mmapPcap {
 		return nil
 	}
 	syscall.Madvise(data, syscall.MADV_SEQUENTIAL)
-	r := &mmapPcap{data: data, off: 24}
-	switch binary.LittleEndian.Uint32(data) {
-	case 0xa1b2c3d4:
-		r.order = binary.LittleEndian
-	case 0xa1b23c4d:
-		r.order, r.nano = binary.LittleEndian, true
-	case 0xd4c3b2a1:
-		r.order = binary.BigEndian
-	case 0x4d3cb2a1:
-		r.order, r.nano = binary.BigEndian, true
-	default:
+	order, nano, ok := pcapFormat(data)
+	if !ok {
 		syscall.Munmap(data)
 		return nil
 	}
-	return r
+	return &mmapPcap{data: data, off: 24, order: order, nano: nano}
 }
 
 // ZeroCopyReadPacketData returns the next frame, valid until the file is

@@ -180,14 +180,15 @@ func (t TLS) build() (*tls.Config, error) {
 	c.VerifyConnection = func(cs tls.ConnectionState) error {
 		for _, cert := range cs.PeerCertificates {
 			sum := sha256.Sum256(cert.Raw)
-			if string(sum[:]) == string(want) {
-				if len(cs.PeerCertificates) > 0 && cs.ServerName != "" {
-					if err := cs.PeerCertificates[0].VerifyHostname(cs.ServerName); err != nil {
-						return fmt.Errorf("ca_fingerprint matched, but %w", err)
-					}
-				}
-				return nil
+			if string(sum[:]) != string(want) {
+				continue
 			}
+			if cs.ServerName != "" { // the leaf must still be the server's
+				if err := cs.PeerCertificates[0].VerifyHostname(cs.ServerName); err != nil {
+					return fmt.Errorf("ca_fingerprint matched, but %w", err)
+				}
+			}
+			return nil
 		}
 		return errors.New("no certificate of the server's chain has the SHA-256 in tls.ca_fingerprint")
 	}

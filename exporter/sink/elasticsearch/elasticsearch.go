@@ -39,7 +39,7 @@ import (
 type Sink struct {
 	cfg    Config
 	client *es.Client
-	enc    *ecs.Encoder
+	enc    *ecs.Encoder // target elastic-aws only: the flowlog target takes the batch's shared documents
 	ds     string
 	name   string
 	log    *slog.Logger
@@ -76,13 +76,11 @@ func New(cfg Config, deps sink.Deps) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	ecfg := ecs.DefaultConfig()
+	var enc *ecs.Encoder
 	if cfg.Target == TargetElasticAWS {
-		ecfg = ecs.ElasticAWSConfig()
-	}
-	enc, err := ecs.New(ecfg)
-	if err != nil {
-		return nil, err
+		if enc, err = ecs.New(ecs.ElasticAWSConfig()); err != nil {
+			return nil, err
+		}
 	}
 	log := deps.Logger
 	if log == nil {
@@ -184,14 +182,20 @@ func (h *handle) Write(ctx context.Context, b *sink.Batch) error {
 }
 
 // appendBatch appends the create action and ECS document of every record
-// of b to body, and their items.
+// of b to body, and their items. With enc nil the documents are the
+// batch's own (encoded once for every JSON sink); else enc encodes them
+// (target elastic-aws).
 func appendBatch(body []byte, items []item, enc *ecs.Encoder, b *sink.Batch, p *part) ([]byte, []item) {
 	for i := range b.Records {
 		rec := &b.Records[i]
 		start := len(body)
 		body = appendCreate(body, rec.ID[:])
 		doc := len(body)
-		body = enc.AppendECS(body, &rec.Record, rec.ID[:], &rec.Enrich)
+		if enc != nil {
+			body = enc.AppendECS(body, &rec.Record, rec.ID[:], &rec.Enrich)
+		} else {
+			body = append(body, b.Doc(i)...)
+		}
 		body = append(body, '\n')
 		items = append(items, item{part: p, line: rec.Line, start: start, end: len(body), doc: doc})
 	}

@@ -476,16 +476,7 @@ func TestLargeObjectLateFailure(t *testing.T) {
 	cfg.FlushBytes, cfg.Requests, cfg.RetryFor = 4<<10, 1, 500*time.Millisecond
 	objs := sinktest.Objects(t, enrich.DefaultConfig(), smallGen(1, 400), 10)
 	o := objs[0]
-	last := map[string]bool{}
-	for i := range o.Batches[len(o.Batches)-1].Records {
-		last[string(o.Batches[len(o.Batches)-1].Records[i].ID[:])] = true
-	}
-	es.ItemFault = func(id string) int {
-		if last[id] {
-			return 503
-		}
-		return 0
-	}
+	last := refuseBatch(es, o.Batches[len(o.Batches)-1])
 	s := newSink(t, cfg)
 	defer s.Close(context.Background())
 	r := sinktest.DeliverAll(t, s, objs, 30*time.Second)[0]
@@ -504,16 +495,7 @@ func TestSlowObjectLateFailure(t *testing.T) {
 	es, cfg := standIn(t, testserver.ESOptions{})
 	cfg.Requests, cfg.RetryFor = 1, 500*time.Millisecond
 	o := sinktest.Objects(t, enrich.DefaultConfig(), smallGen(1, 30), 10)[0]
-	last := map[string]bool{}
-	for i := range o.Batches[2].Records {
-		last[string(o.Batches[2].Records[i].ID[:])] = true
-	}
-	es.ItemFault = func(id string) int {
-		if last[id] {
-			return 503
-		}
-		return 0
-	}
+	refuseBatch(es, o.Batches[2])
 	s := newSink(t, cfg)
 	defer s.Close(context.Background())
 	ctx := context.Background()
@@ -537,4 +519,20 @@ func TestSlowObjectLateFailure(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no acknowledgement")
 	}
+}
+
+// refuseBatch makes the stand-in answer 503 for every document of b, for
+// ever, and returns their ids.
+func refuseBatch(es *testserver.Elasticsearch, b *sink.Batch) map[string]bool {
+	ids := map[string]bool{}
+	for i := range b.Records {
+		ids[string(b.Records[i].ID[:])] = true
+	}
+	es.ItemFault = func(id string) int {
+		if ids[id] {
+			return 503
+		}
+		return 0
+	}
+	return ids
 }
