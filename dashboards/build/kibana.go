@@ -1,0 +1,3 @@
+package build
+
+func kibanaFiles() (map[string][]byte, error) { return nil, nil }
