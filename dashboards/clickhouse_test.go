@@ -564,4 +564,3 @@ func rowFor(rows []map[string]any, col string, v any) map[string]any {
 	}
 	return nil
 }
-

@@ -10,9 +10,9 @@ import (
 	"io/fs"
 )
 
-//go:generate go test -run ^TestFilesUpToDate$ -update .
+//go:generate go run ./internal/write
 
-//go:embed grafana
+//go:embed grafana kibana
 var files embed.FS
 
 // Files is every shipped file, by its path under dashboards/ (for example

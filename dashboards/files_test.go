@@ -3,17 +3,13 @@ package dashboards
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"testing"
 
 	"github.com/flowlog/flowlog/dashboards/build"
 )
-
-var update = flag.Bool("update", false, "rewrite the files under dashboards/ from package build")
 
 // TestFilesUpToDate fails when a shipped file is not what package build
 // makes, or when a file is shipped that build does not make.
@@ -39,22 +35,6 @@ func TestFilesUpToDate(t *testing.T) {
 		}
 	}
 	sort.Strings(shipped)
-	if *update {
-		for _, name := range shipped {
-			if _, ok := want[name]; !ok {
-				os.Remove(name)
-			}
-		}
-		for name, b := range want {
-			if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(name, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return // the embedded copies are the old ones until the next build
-	}
 	for _, name := range shipped {
 		b, ok := want[name]
 		if !ok {

@@ -130,16 +130,16 @@ func TestLokiPanelsIntegration(t *testing.T) {
 
 	// The checker refuses what it should.
 	for _, bad := range []string{
-		`sum by (srcaddr) (count_over_time({job="flowlog"} [1m]))`,                          // srcaddr needs | logfmt
-		`sum(count_over_time({job="flowlog", src_addr="x"} [1m]))`,                          // not a label
-		`sum(count_over_time({job=~".*"} [1m]))`,                                            // selects everything
-		`sum(count_over_time({job="flowlog", action="DROP"} [1m]))`,                         // no such value
-		`sum(sum_over_time({job="flowlog"} | logfmt | unwrap srcaddr [1m]))`,                // not a number
-		`sum(count_over_time({job="flowlog"} | logfmt [1x]))`,                               // not a range
-		`sum(count_over_time({job="flowlog"} | countryy="x" [1m]))`,                         // unknown field
+		`sum by (srcaddr) (count_over_time({job="flowlog"} [1m]))`,                               // srcaddr needs | logfmt
+		`sum(count_over_time({job="flowlog", src_addr="x"} [1m]))`,                               // not a label
+		`sum(count_over_time({job=~".*"} [1m]))`,                                                 // selects everything
+		`sum(count_over_time({job="flowlog", action="DROP"} [1m]))`,                              // no such value
+		`sum(sum_over_time({job="flowlog"} | logfmt | unwrap srcaddr [1m]))`,                     // not a number
+		`sum(count_over_time({job="flowlog"} | logfmt [1x]))`,                                    // not a range
+		`sum(count_over_time({job="flowlog"} | countryy="x" [1m]))`,                              // unknown field
 		`count by (srcaddr) (sum by (dstport) (count_over_time({job="flowlog"} | logfmt [1m])))`, // srcaddr was grouped away
-		`sum(count_over_time({job="flowlog"} [1m])`,                                         // unbalanced
-		`sum(count_over_tim({job="flowlog"} [1m]))`,                                         // no such function
+		`sum(count_over_time({job="flowlog"} [1m])`,                                              // unbalanced
+		`sum(count_over_tim({job="flowlog"} [1m]))`,                                              // no such function
 	} {
 		c := &logqlChecker{shape: sh}
 		if _, err := c.parse(bad, false); err == nil {
