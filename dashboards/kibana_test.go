@@ -199,7 +199,7 @@ func TestKibanaObjects(t *testing.T) {
 					kql(t, where, src.Query.Query, docs, field)
 				case "dashboard":
 					var panels []struct {
-						GridData struct{ X, Y, W, H int }
+						GridData     struct{ X, Y, W, H int }
 						PanelRefName string
 					}
 					if err := json.Unmarshal([]byte(o.Attributes["panelsJSON"].(string)), &panels); err != nil {
