@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -152,5 +153,68 @@ func TestHealthDashboardMetricsIntegration(t *testing.T) {
 	}
 	if n < 20 {
 		t.Errorf("only %d metric references checked", n)
+	}
+}
+
+func TestDashboardsExport(t *testing.T) {
+	dir := t.TempDir()
+	stdout, stderr, code := flowlog(t, "", "dashboards", "export", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	n := 0
+	err := fs.WalkDir(dashboards.Files(), ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		want, _ := fs.ReadFile(dashboards.Files(), name)
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s: not written as shipped (%v)", name, err)
+		}
+		if !strings.Contains(stdout, filepath.Join(dir, name)) {
+			t.Errorf("%s not listed in the output", name)
+		}
+		return nil
+	})
+	if err != nil || n != 7 {
+		t.Errorf("%d files shipped (%v), want 7", n, err)
+	}
+}
+
+// TestDashboardsInstallCredentials: credentials come from the environment
+// only, and reach the server as the API wants them.
+func TestDashboardsInstallCredentials(t *testing.T) {
+	var auth []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = append(auth, r.Header.Get("Authorization"))
+		w.WriteHeader(http.StatusUnauthorized)
+		w.Write([]byte(`{"message":"invalid API key"}`))
+	}))
+	defer srv.Close()
+	t.Setenv("FLOWLOG_GRAFANA_TOKEN", "glsa_from_env")
+	t.Setenv("MY_KEY", "a2V5")
+	for _, c := range []struct {
+		args []string
+		want string
+		auth string
+	}{
+		{[]string{"--grafana", srv.URL}, "grafana: GET /api/datasources: 401 Unauthorized", "Bearer glsa_from_env"},
+		{[]string{"--kibana", srv.URL, "--kibana-api-key", "${MY_KEY}"}, "kibana: POST /api/saved_objects/_bulk_get: 401", "ApiKey a2V5"},
+		{[]string{"--grafana", srv.URL, "--grafana-token", "glsa_literal"}, "give the name of an environment variable", ""},
+		{[]string{"--grafana", srv.URL, "--grafana-token", "${UNSET_VAR_FOR_TEST}"}, "environment variable UNSET_VAR_FOR_TEST is not set", ""},
+		{[]string{"--kibana", srv.URL, "--target", "aws"}, "--target \"aws\"", ""},
+		{[]string{"--grafana", "ftp://x"}, "want http(s)://", ""},
+		{nil, "give --grafana URL, --kibana URL or both", ""},
+	} {
+		auth = nil
+		_, stderr, code := flowlog(t, "", append([]string{"dashboards", "install"}, c.args...)...)
+		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "glsa_") {
+			t.Errorf("%v: exit %d, %s; want 2 and %q", c.args, code, stderr, c.want)
+		}
+		if c.auth != "" && (len(auth) == 0 || auth[0] != c.auth) {
+			t.Errorf("%v: sent Authorization %q, want %q", c.args, auth, c.auth)
+		}
 	}
 }

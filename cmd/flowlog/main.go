@@ -94,6 +94,8 @@ and delivers them from buckets to files and SIEMs.
   flowlog gen --out DIR                  write realistic synthetic objects (or --pcap)
   flowlog setup clickhouse -c FILE       create or migrate the ClickHouse tables (--print: show the DDL)
   flowlog setup elasticsearch -c FILE    install the Elasticsearch templates and ILM policy (--print)
+  flowlog dashboards install --grafana URL | --kibana URL
+                                         install the bundled dashboards (export DIR: write them)
 
   flowlog version                        version, commit and Go version
 
@@ -113,6 +115,6 @@ letters); 2 usage or configuration error, or work left undone (run again).`,
 		}
 		return usageError("%v", err)
 	})
-	root.AddCommand(newParseCmd(s), newGenCmd(s), newCollectCmd(s), newExportCmd(s), newBackfillCmd(s), newSetupCmd(s), newVersionCmd(s))
+	root.AddCommand(newParseCmd(s), newGenCmd(s), newCollectCmd(s), newExportCmd(s), newBackfillCmd(s), newSetupCmd(s), newDashboardsCmd(s), newVersionCmd(s))
 	return root
 }

@@ -34,7 +34,7 @@ datasources:
 `,
 	"grafana/provisioning/dashboards/flowlog.yaml": `# Grafana provisioning: load flowlog's dashboards from a folder.
 # Copy into /etc/grafana/provisioning/dashboards/ and put the dashboards in
-# the path below: "flowlog dashboards export /var/lib/grafana/dashboards/flowlog"
+# the path below: "flowlog dashboards export /var/lib/flowlog/dashboards"
 # writes them there (or copy dashboards/grafana/*.json from the repository).
 apiVersion: 1
 providers:
@@ -45,6 +45,6 @@ providers:
     allowUiUpdates: false
     updateIntervalSeconds: 60
     options:
-      path: /var/lib/grafana/dashboards/flowlog
+      path: /var/lib/flowlog/dashboards/grafana
 `,
 }
