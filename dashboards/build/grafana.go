@@ -137,7 +137,6 @@ func sqlTable(sql string) sqlQuery {
 	return sqlQuery{RefID: "A", Datasource: ds(ClickHousePlugin), EditorType: "sql", QueryType: "table", Format: 1, RawSQL: sql}
 }
 
-
 // built is a value standing for its own builder, where the SDK wants a
 // builder of a plain struct.
 type built[T any] struct{ v T }
