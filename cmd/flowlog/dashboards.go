@@ -121,7 +121,7 @@ when set. Exit status 2 when a server refuses or cannot be reached.`,
 					return usageError("dashboards install: --kibana: %v", err)
 				}
 				changes, err := k.Install(ctx, files)
-				report(s, "kibana", changes)
+				printChanges(s, "kibana", changes)
 				if err != nil {
 					return errf("dashboards install: %v", err)
 				}
@@ -174,14 +174,14 @@ func installGrafana(ctx context.Context, s streams, rawURL, folder string, datas
 		return usageError("dashboards install: --grafana: %v", err)
 	}
 	changes, err := g.Install(ctx, folder, datasources)
-	report(s, "grafana", changes)
+	printChanges(s, "grafana", changes)
 	if err != nil {
 		return errf("dashboards install: %v", err)
 	}
 	return nil
 }
 
-func report(s streams, server string, changes []dashboards.Change) {
+func printChanges(s streams, server string, changes []dashboards.Change) {
 	for _, c := range changes {
 		line := fmt.Sprintf("%s: %s: %s", server, c.Name, c.Action)
 		if c.Note != "" {

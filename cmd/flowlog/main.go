@@ -96,6 +96,7 @@ and delivers them from buckets to files and SIEMs.
   flowlog setup elasticsearch -c FILE    install the Elasticsearch templates and ILM policy (--print)
   flowlog dashboards install --grafana URL | --kibana URL
                                          install the bundled dashboards (export DIR: write them)
+  flowlog report --out F.html PATH...    one self-contained HTML page summarising objects or NDJSON
 
   flowlog version                        version, commit and Go version
 
@@ -115,6 +116,6 @@ letters); 2 usage or configuration error, or work left undone (run again).`,
 		}
 		return usageError("%v", err)
 	})
-	root.AddCommand(newParseCmd(s), newGenCmd(s), newCollectCmd(s), newExportCmd(s), newBackfillCmd(s), newSetupCmd(s), newDashboardsCmd(s), newVersionCmd(s))
+	root.AddCommand(newParseCmd(s), newGenCmd(s), newCollectCmd(s), newExportCmd(s), newBackfillCmd(s), newSetupCmd(s), newDashboardsCmd(s), newReportCmd(s), newVersionCmd(s))
 	return root
 }
