@@ -20,7 +20,7 @@ VICTORIALOGS_BIN ?= $(TOOLS_DIR)/victoria-logs-$(VICTORIALOGS_VERSION)
 # npm, behind internal/testserver/chserver.
 CHDB_VERSION := 26.7.3-stable.1
 CHDB_LIB   ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flowlog/chdb-$(CHDB_VERSION)/libchdb.so
-APT_TOOLS  := tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 softflowd:softflowd bc:bc capsh:libcap2-bin
+APT_TOOLS  := tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 softflowd:softflowd bc:bc capsh:libcap2-bin chromium:chromium
 # As root every integration test can run (and test-deps installs what they
 # need), so a missing tool fails the run instead of skipping tests.
 FLOWLOG_REQUIRE_TOOLS ?= $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
@@ -43,7 +43,7 @@ test: test-deps lint tidy ## lint, check go.mod, run every test with the race de
 tidy: ## fail when go.mod or go.sum are not tidy
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
 
-test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, MinIO, VictoriaLogs, chDB
+test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, chromium, MinIO, VictoriaLogs, chDB
 	@missing=; for t in $(APT_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

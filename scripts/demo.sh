@@ -71,4 +71,8 @@ awk '
     for (h in talk) printf "%.0f %s\n", talk[h], h | "sort -rn | head -5 | awk \"{ printf \\\"    %-40s %8.1f MiB\\\\n\\\", \\$2, \\$1 / 1048576 }\""
   }' "$dir/all.ndjson"
 
-say "Done. Files are in $dir/; try: $bin export --help, $bin collect --help, $bin parse --help"
+say "6. The same as a page you can open anywhere (no Grafana or Kibana needed)"
+echo "\$ flowlog report --out $dir/report.html $dir/out"
+"$bin" report --out "$dir/report.html" --title "flowlog demo: host01 and webserver01" "$dir/out" | sed 's/^/  /'
+
+say "Done. Files are in $dir/; open $PWD/$dir/report.html in a browser. Try: $bin report --help, $bin export --help, $bin collect --help"

@@ -191,33 +191,49 @@ func (r *Reader) readNDJSON(src io.Reader, name string) error {
 		defer zr.Close()
 		br = bufio.NewReaderSize(zr, 64<<10)
 	}
-	sc := bufio.NewScanner(br)
-	sc.Buffer(make([]byte, 64<<10), maxDocBytes)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
+	var long []byte
+	for line := 1; ; line++ {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A long line: gather it up to the limit, drop the rest.
+			long = append(long[:0], b...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				b, err = br.ReadSlice('\n')
+				if len(long) <= maxDocBytes {
+					long = append(long, b...)
+				}
+			}
+			b = long
 		}
-		var d ecsDoc
-		if err := json.Unmarshal(b, &d); err != nil {
+		if len(b) > maxDocBytes {
 			r.Rejected++
-			r.note("%s:%d: not an ECS document: %v", name, line, err)
-			continue
+			r.note("%s:%d: longer than %d bytes", name, line, maxDocBytes)
+		} else if b = bytes.TrimSpace(b); len(b) > 0 {
+			r.addDoc(b, name, line)
 		}
-		f, err := flowOf(&d)
+		if err == io.EOF {
+			return nil
+		}
 		if err != nil {
-			r.Rejected++
-			r.note("%s:%d: %v", name, line, err)
-			continue
+			return err
 		}
-		r.S.Add(&f)
 	}
-	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return fmt.Errorf("line %d is longer than %d bytes", line+1, maxDocBytes)
+}
+
+func (r *Reader) addDoc(b []byte, name string, line int) {
+	var d ecsDoc
+	if err := json.Unmarshal(b, &d); err != nil {
+		r.Rejected++
+		r.note("%s:%d: not an ECS document: %v", name, line, err)
+		return
 	}
-	return sc.Err()
+	f, err := flowOf(&d)
+	if err != nil {
+		r.Rejected++
+		r.note("%s:%d: %v", name, line, err)
+		return
+	}
+	r.S.Add(&f)
 }
 
 func flowOf(d *ecsDoc) (Flow, error) {
