@@ -17,8 +17,8 @@ import (
 func newReportCmd(s streams) *cobra.Command {
 	var (
 		out, title, city string
-		opts              report.Options
-		limits            = parser.DefaultOptions()
+		opts             report.Options
+		limits           = parser.DefaultOptions()
 	)
 	cmd := &cobra.Command{
 		Use:   "report [flags] PATH...",
