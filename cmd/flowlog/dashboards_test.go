@@ -218,3 +218,25 @@ func TestDashboardsInstallCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	bucket := genSettled(t, dir, 2, 500)
+	page := filepath.Join(dir, "r.html")
+	stdout, stderr, code := flowlog(t, "", "report", "--out", page, "--title", "Test <flows>", bucket)
+	b, _ := os.ReadFile(page)
+	if code != 0 || !strings.Contains(stdout, "2 files, 1000 records") ||
+		!strings.Contains(string(b), "<title>Test &lt;flows&gt;</title>") {
+		t.Errorf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	os.WriteFile(filepath.Join(bucket, "bad.ndjson"), []byte("{\"flowlog\":{\"log_status\":\"??\"}}\n"), 0o644)
+	_, stderr, code = flowlog(t, "", "report", "--out", page, bucket)
+	if code != 1 || !strings.Contains(stderr, "bad.ndjson:1: log_status") {
+		t.Errorf("a bad line: exit %d, %s", code, stderr)
+	}
+	for _, args := range [][]string{{"report", bucket}, {"report", "--out", page}, {"report", "--out", page, t.TempDir()}} {
+		if _, _, code := flowlog(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}

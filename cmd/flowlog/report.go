@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,9 +71,12 @@ Exit status: 0 written; 1 written, but some lines or files could not be read
 				abs, _ := filepath.Abs(p)
 				sources = append(sources, abs)
 			}
+			if r.Files == 0 {
+				return errf("report: no files found in %s", strings.Join(args, ", "))
+			}
 			var notes []string
 			if r.Rejected > 0 || len(r.Errors) > 0 {
-				notes = append(notes, fmt.Sprintf("%d lines could not be read; the first problems:", r.Rejected))
+				notes = append(notes, fmt.Sprintf("Not everything could be read (%d lines rejected); the first problems:", r.Rejected))
 				notes = append(notes, r.Errors...)
 			}
 			if title == "" {

@@ -183,13 +183,15 @@ const maxDocBytes = 1 << 20
 
 func (r *Reader) readNDJSON(src io.Reader, name string) error {
 	br := bufio.NewReaderSize(src, 64<<10)
+	var limited *io.LimitedReader
 	if head, _ := br.Peek(2); bytes.Equal(head, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return err
 		}
 		defer zr.Close()
-		br = bufio.NewReaderSize(zr, 64<<10)
+		limited = &io.LimitedReader{R: zr, N: r.maxBytes() + 1}
+		br = bufio.NewReaderSize(limited, 64<<10)
 	}
 	var long []byte
 	for line := 1; ; line++ {
@@ -210,6 +212,9 @@ func (r *Reader) readNDJSON(src io.Reader, name string) error {
 			r.note("%s:%d: longer than %d bytes", name, line, maxDocBytes)
 		} else if b = bytes.TrimSpace(b); len(b) > 0 {
 			r.addDoc(b, name, line)
+		}
+		if err == io.EOF && limited != nil && limited.N == 0 {
+			return fmt.Errorf("stopped after %d decompressed bytes (--max-bytes)", r.maxBytes())
 		}
 		if err == io.EOF {
 			return nil
@@ -234,6 +239,14 @@ func (r *Reader) addDoc(b []byte, name string, line int) {
 		return
 	}
 	r.S.Add(&f)
+}
+
+// maxBytes is the most decompressed text read of one file.
+func (r *Reader) maxBytes() int64 {
+	if r.Limits.MaxBytes > 0 {
+		return r.Limits.MaxBytes
+	}
+	return parser.DefaultOptions().MaxBytes
 }
 
 func flowOf(d *ecsDoc) (Flow, error) {

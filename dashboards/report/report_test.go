@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net/netip"
@@ -311,5 +312,24 @@ func readRecords(t *testing.T, data []byte) []rec {
 		}
 		out = append(out, rec{status: p.LogStatus.String(), src: p.SrcAddr.Unmap().String(), bytes: p.Bytes,
 			rejected: p.Action == parser.ActionReject, port: p.DstPort})
+	}
+}
+
+// TestGzipBomb: a compressed NDJSON file is read up to the limit, and the
+// page says where it stopped.
+func TestGzipBomb(t *testing.T) {
+	dir := t.TempDir()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(`{"flowlog":{"log_status":"NODATA","interface_id":"eni-1"}}` + "\n"))
+	zw.Write(bytes.Repeat([]byte("\n"), 50<<20))
+	zw.Close()
+	os.WriteFile(filepath.Join(dir, "bomb.ndjson.gz"), b.Bytes(), 0o644)
+	r := &Reader{S: New(Options{}), Limits: parser.Options{MaxBytes: 1 << 20, MaxLineBytes: 1 << 16}}
+	if err := r.Read(dir); err != nil {
+		t.Fatal(err)
+	}
+	if r.S.Records != 1 || len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "bomb.ndjson.gz: stopped after 1048576 decompressed bytes") {
+		t.Errorf("%d records, %v", r.S.Records, r.Errors)
 	}
 }
