@@ -17,7 +17,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/flowlog/flowlog/dashboards/build"
-	"github.com/flowlog/flowlog/exporter/ecs"
 	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/sink"
 	chsink "github.com/flowlog/flowlog/exporter/sink/clickhouse"
@@ -135,17 +134,9 @@ func scanObject(t *testing.T, e enrich.Config, at time.Time) *sinktest.Object {
 	for h := 1; h <= 15; h++ {
 		line("203.0.113.9", fmt.Sprintf("10.17.1.%d", h), 22, "REJECT")
 	}
-	en, err := enrich.New(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { en.Close() })
-	enc, err := ecs.New(ecs.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc, fill := sinktest.Encoders(t, e)
 	obj := &sink.Object{Source: "s3://flows", Bucket: "flows", Key: "logs/scan.log", ETag: `"scan"`, Time: time.Now(), Size: 1}
-	return sinktest.Cut(t, obj, []byte(text.String()), enc, en.NewFiller(), 100)
+	return sinktest.Cut(t, obj, []byte(text.String()), enc, fill, 100)
 }
 
 func flowOf(r *sink.Record, key string) flow {

@@ -47,14 +47,7 @@ const (
 
 // ClickHouse is the flows dashboard over the ClickHouse sink's tables.
 func ClickHouse() (dashboard.Dashboard, error) {
-	b := dashboard.NewDashboardBuilder("flowlog — flows (ClickHouse)").
-		Uid(ClickHouseUID).
-		Description("Flow logs delivered by flowlog's ClickHouse sink: traffic, top talkers, rejected flows, possible scans, countries and AS, interfaces and data quality.").
-		Tags([]string{"flowlog", "flow logs", "clickhouse"}).
-		Editable().
-		Time("now-6h", "now").
-		Refresh("5m").
-		Tooltip(dashboard.DashboardCursorSyncCrosshair).
+	b := flowsDashboard(ClickHouseUID, "ClickHouse", "clickhouse").
 		WithVariable(datasourceVar(ClickHousePlugin, "flowlog-clickhouse", "ClickHouse")).
 		WithVariable(dashboard.NewTextBoxVariableBuilder("database").Label("Database").DefaultValue(dashboard.StringOrMap{String: cog.ToPtr("flowlog")}).
 			Description("The ClickHouse sink's database (its 'database' setting).")).

@@ -90,6 +90,19 @@ func ds(plugin string) common.DataSourceRef {
 	return common.DataSourceRef{Type: cog.ToPtr(plugin), Uid: cog.ToPtr("${datasource}")}
 }
 
+// flowsDashboard starts the flows dashboard of a sink: its title, uid,
+// tags and the settings both flows dashboards share.
+func flowsDashboard(uid, sinkName, tag string) *dashboard.DashboardBuilder {
+	return dashboard.NewDashboardBuilder("flowlog — flows ("+sinkName+")").
+		Uid(uid).
+		Description("Flow logs delivered by flowlog's "+sinkName+" sink: traffic, top talkers, rejected flows, possible scans, countries and AS, interfaces and data quality.").
+		Tags([]string{"flowlog", "flow logs", tag}).
+		Editable().
+		Time("now-6h", "now").
+		Refresh("5m").
+		Tooltip(dashboard.DashboardCursorSyncCrosshair)
+}
+
 // datasourceVar is the variable choosing the datasource, defaulting to the
 // one the provisioning file creates.
 func datasourceVar(plugin, uid, label string) *dashboard.DatasourceVariableBuilder {

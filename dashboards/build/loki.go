@@ -43,14 +43,7 @@ func lokiInstant(expr string) *loki.DataqueryBuilder {
 func Loki() (dashboard.Dashboard, error) {
 	dirFilter := ` | direction=~"$direction"`
 	ok := `, log_status="OK"`
-	b := dashboard.NewDashboardBuilder("flowlog — flows (Loki)").
-		Uid(LokiUID).
-		Description("Flow logs delivered by flowlog's Loki sink: traffic, top talkers, rejected flows, possible scans, countries and AS, interfaces and data quality.").
-		Tags([]string{"flowlog", "flow logs", "loki"}).
-		Editable().
-		Time("now-6h", "now").
-		Refresh("5m").
-		Tooltip(dashboard.DashboardCursorSyncCrosshair).
+	b := flowsDashboard(LokiUID, "Loki", "loki").
 		WithVariable(datasourceVar(LokiPlugin, "flowlog-loki", "Loki")).
 		WithVariable(dashboard.NewTextBoxVariableBuilder("job").Label("Job").DefaultValue(dashboard.StringOrMap{String: cog.ToPtr("flowlog")}).
 			Description("The Loki sink's job label (its 'job' setting).")).

@@ -143,6 +143,19 @@ func Objects(t testing.TB, e enrich.Config, cfg gen.Config, batch int) []*Object
 	if err != nil {
 		t.Fatal(err)
 	}
+	enc, fill := Encoders(t, e)
+	var out []*Object
+	for i := range cfg.Objects {
+		obj := &sink.Object{Source: "s3://flows", Bucket: "flows", Key: "logs/" + g.Key(i), ETag: fmt.Sprintf(`"%d"`, i), Time: time.Now(), Size: 1}
+		out = append(out, Cut(t, obj, g.Object(i), enc, fill, batch))
+	}
+	return out
+}
+
+// Encoders returns the ECS encoder and an enrichment filler for e, as the
+// pipeline has them; the enrichment is closed when the test ends.
+func Encoders(t testing.TB, e enrich.Config) (*ecs.Encoder, *enrich.Filler) {
+	t.Helper()
 	en, err := enrich.New(e)
 	if err != nil {
 		t.Fatal(err)
@@ -152,13 +165,7 @@ func Objects(t testing.TB, e enrich.Config, cfg gen.Config, batch int) []*Object
 	if err != nil {
 		t.Fatal(err)
 	}
-	fill := en.NewFiller()
-	var out []*Object
-	for i := range cfg.Objects {
-		obj := &sink.Object{Source: "s3://flows", Bucket: "flows", Key: "logs/" + g.Key(i), ETag: fmt.Sprintf(`"%d"`, i), Time: time.Now(), Size: 1}
-		out = append(out, Cut(t, obj, g.Object(i), enc, fill, batch))
-	}
-	return out
+	return enc, en.NewFiller()
 }
 
 // DeliverAll delivers objs at once and returns their acknowledgements, in
