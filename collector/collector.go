@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,13 +18,11 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/flowlog/flowlog/collector/capture"
 	"github.com/flowlog/flowlog/collector/decode"
 	"github.com/flowlog/flowlog/collector/spool"
 	"github.com/flowlog/flowlog/internal/ifaceid"
-	"github.com/flowlog/flowlog/internal/objstore"
 )
 
 // Deps are what the collector reports to.
@@ -33,6 +30,9 @@ type Deps struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: metrics are not exported
 	Hostname   string                // for derived interface ids; empty: os.Hostname
+	// Reload reads the configuration again, for SIGHUP and /flowlogs/reload;
+	// nil: the collector cannot reload.
+	Reload func() (Config, error)
 }
 
 // Collector runs the flow logs of one configuration.
@@ -42,6 +42,10 @@ type Collector struct {
 	reg     prometheus.Registerer
 	m       *metrics
 	running atomic.Bool
+
+	host   string                 // for derived interface ids
+	reload func() (Config, error) // reads the configuration again; nil: no reload
+	ctl    chan ctlRequest        // to the supervisor, while Run runs
 
 	upMu      sync.Mutex
 	uploaders map[string]*spool.Uploader // by flow log, while Run runs
@@ -64,16 +68,13 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 			return nil, fmt.Errorf("host name for interface ids: %w", err)
 		}
 	}
-	for i := range cfg.FlowLogs {
-		if f := &cfg.FlowLogs[i]; f.InterfaceID == "" {
-			f.InterfaceID = ifaceid.Derive(host, f.Interface)
-		}
-	}
+	c := &Collector{log: deps.Logger, reg: deps.Registerer, host: host, reload: deps.Reload, ctl: make(chan ctlRequest),
+		ShutdownGrace: 10 * time.Second, RotationGrace: 2 * time.Second}
+	c.deriveIDs(&cfg)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Collector{cfg: cfg, log: deps.Logger, reg: deps.Registerer,
-		ShutdownGrace: 10 * time.Second, RotationGrace: 2 * time.Second}
+	c.cfg = cfg
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -87,6 +88,16 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	}
 	c.m = m
 	return c, nil
+}
+
+// deriveIDs gives flow logs of one interface without an interface id one
+// derived from the host and interface names.
+func (c *Collector) deriveIDs(cfg *Config) {
+	for i := range cfg.FlowLogs {
+		if f := &cfg.FlowLogs[i]; f.InterfaceID == "" && f.Interface != "" {
+			f.InterfaceID = ifaceid.Derive(c.host, f.Interface)
+		}
+	}
 }
 
 // Config returns the configuration with defaults and derived ids filled in.
@@ -117,105 +128,15 @@ func (c *Collector) Ready() error {
 	return nil
 }
 
-// running flow log: its aggregator, capture and uploader.
+// liveFlowLog is the capture of one interface for one flow log: its
+// aggregator and rings.
 type liveFlowLog struct {
 	cfg      *FlowLogConfig
 	fl       *flowLog
-	up       *spool.Uploader
 	ifi      *net.Interface
 	local    decode.Local
 	lives    []*capture.Live // received and/or sent frames; none when only rejects are wanted
 	decodeIP *decode.Decoder
-}
-
-// Run captures until ctx ends, then writes the open windows and uploads what
-// it can within ShutdownGrace.
-func (c *Collector) Run(ctx context.Context) error {
-	sp, err := spool.Open(c.cfg.Spool.Dir, int64(c.cfg.Spool.MaxSize))
-	if err != nil {
-		return err
-	}
-	if err := registerSpool(c.reg, sp); err != nil {
-		return err
-	}
-	if b := sp.Bytes(); b > 0 {
-		c.log.Info("objects from an earlier run wait in the spool; uploading them first", "spool", sp.Dir(), "bytes", b)
-	}
-	for _, q := range sp.Queues() {
-		if !c.hasFlowLog(q) {
-			c.log.Warn("objects of a flow log that is no longer configured wait in the spool; configure it again to upload them",
-				"flow_log", q, "folder", filepath.Join(sp.Dir(), q), "objects", len(sp.Pending(q)))
-		}
-	}
-	var logs []*liveFlowLog
-	defer func() {
-		for _, l := range logs {
-			for _, live := range l.lives {
-				live.Close()
-			}
-		}
-	}()
-	for i := range c.cfg.FlowLogs {
-		l, err := c.open(ctx, &c.cfg.FlowLogs[i], sp)
-		if err != nil {
-			return fmt.Errorf("flow log %q: %w", c.cfg.FlowLogs[i].Name, err)
-		}
-		logs = append(logs, l)
-	}
-
-	c.upMu.Lock()
-	c.uploaders = map[string]*spool.Uploader{}
-	for _, l := range logs {
-		c.uploaders[l.cfg.Name] = l.up
-	}
-	c.upMu.Unlock()
-	upCtx, stopUploads := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopUploads()
-	uploads := make(chan struct{})
-	go func() {
-		defer close(uploads)
-		var g errgroup.Group
-		for _, l := range logs {
-			g.Go(func() error { return l.up.Run(upCtx) })
-		}
-		g.Wait()
-	}()
-
-	g, gctx := errgroup.WithContext(ctx)
-	for _, l := range logs {
-		for _, live := range l.lives {
-			g.Go(func() error { return c.capture(gctx, l, live) })
-		}
-	}
-	for group, members := range nflogGroups(logs) {
-		g.Go(func() error { return c.listenNFLOG(gctx, group, members) })
-	}
-	g.Go(func() error { return c.clock(gctx, logs) })
-	c.running.Store(true)
-	c.log.Info("collector started", "flow_logs", len(logs), "spool", sp.Dir())
-	err = g.Wait()
-	c.running.Store(false)
-
-	now := time.Now().Unix()
-	for _, l := range logs {
-		l.fl.close(now)
-	}
-	// The uploaders keep running: wake them for the last windows and give
-	// them the grace period to empty the spool.
-	for _, l := range logs {
-		l.up.Notify()
-	}
-	left := waitEmpty(sp, logs, c.ShutdownGrace)
-	stopUploads()
-	<-uploads
-	if left > 0 {
-		c.log.Warn("objects not uploaded before shutdown; they wait in the spool for the next start", "objects", left, "spool", sp.Dir())
-	}
-	c.log.Info("collector stopped")
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
 }
 
 func (c *Collector) hasFlowLog(name string) bool {
@@ -229,12 +150,12 @@ func (c *Collector) hasFlowLog(name string) bool {
 
 // waitEmpty waits until no flow log has objects in the spool, or grace has
 // passed, and returns the number still waiting.
-func waitEmpty(sp *spool.Spool, logs []*liveFlowLog, grace time.Duration) int {
+func waitEmpty(sp *spool.Spool, names []string, grace time.Duration) int {
 	deadline := time.Now().Add(grace)
 	for {
 		left := 0
-		for _, l := range logs {
-			left += len(sp.Pending(l.cfg.Name))
+		for _, n := range names {
+			left += len(sp.Pending(n))
 		}
 		if left == 0 || time.Now().After(deadline) {
 			return left
@@ -243,7 +164,9 @@ func waitEmpty(sp *spool.Spool, logs []*liveFlowLog, grace time.Duration) int {
 	}
 }
 
-func (c *Collector) open(ctx context.Context, cfg *FlowLogConfig, sp *spool.Spool) (*liveFlowLog, error) {
+// openLive opens the captures of cfg.Interface into a new aggregator whose
+// objects are named [prefix/]<objName>-<unix>.log.gz.
+func openLive(cfg *FlowLogConfig, prefix, objName string, emit emitFunc, log *slog.Logger, m flowLogMetrics) (*liveFlowLog, error) {
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
 		return nil, fmt.Errorf("interface: %s: %w", cfg.Interface, err)
@@ -252,30 +175,12 @@ func (c *Collector) open(ctx context.Context, cfg *FlowLogConfig, sp *spool.Spoo
 	if err != nil {
 		return nil, err
 	}
-	loc, _ := objstore.ParseLocation(cfg.Target.URL) // validated
-	store, err := objstore.Open(ctx, loc, cfg.Target.S3Config)
-	if err != nil {
-		return nil, fmt.Errorf("target: %w", err)
-	}
-	m := c.m.forFlowLog(cfg.Name)
-	log := c.log.With("flow_log", cfg.Name, "interface", cfg.Interface)
-	up := spool.NewUploader(sp, cfg.Name, store, spool.Backoff{Min: c.cfg.Upload.RetryMin, Max: c.cfg.Upload.RetryMax},
-		spool.UploaderDeps{Logger: log, Uploads: m.uploads, Retries: m.retries, Permanent: m.permanent})
-	emit := func(key string, data []byte) error {
-		if err := sp.Write(cfg.Name, key, data); err != nil {
-			if errors.Is(err, spool.ErrFull) {
-				log.Error("SPOOL FULL: window dropped; the target is unreachable or too slow", "key", key, "err", err)
-			}
-			return err
-		}
-		up.Notify()
-		return nil
-	}
-	fl, err := newFlowLog(cfg, loc.Prefix, emit, log, m)
+	fl, err := newFlowLog(cfg, prefix, emit, log, m)
 	if err != nil {
 		return nil, err
 	}
-	l := &liveFlowLog{cfg: cfg, fl: fl, up: up, ifi: ifi, local: local}
+	fl.name = objName
+	l := &liveFlowLog{cfg: cfg, fl: fl, ifi: ifi, local: local}
 	if l.decodeIP, err = decode.New(decode.LinkRaw, local); err != nil {
 		return nil, err
 	}
@@ -342,47 +247,12 @@ func (c *Collector) capture(ctx context.Context, l *liveFlowLog, live *capture.L
 	return nil
 }
 
-// clock writes windows when their time is up and collects kernel drops.
-func (c *Collector) clock(ctx context.Context, logs []*liveFlowLog) error {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	grace := int64(c.RotationGrace / time.Second)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case now := <-t.C:
-			for _, l := range logs {
-				for _, live := range l.lives {
-					if n, err := live.Drops(); err != nil {
-						c.log.Warn("kernel drop counter", "flow_log", l.cfg.Name, "err", err)
-					} else {
-						l.fl.kernelDrops(n)
-					}
-				}
-				l.fl.tick(now.Unix(), grace)
-			}
-		}
-	}
-}
-
-func nflogGroups(logs []*liveFlowLog) map[uint16][]*liveFlowLog {
-	groups := map[uint16][]*liveFlowLog{}
-	for _, l := range logs {
-		if l.cfg.NFLOGGroup != nil {
-			g := uint16(*l.cfg.NFLOGGroup)
-			groups[g] = append(groups[g], l)
-		}
-	}
-	return groups
-}
-
 // listenNFLOG hands each dropped packet to the flow log of the interface it
 // arrived on or was leaving through.
-func (c *Collector) listenNFLOG(ctx context.Context, group uint16, members []*liveFlowLog) error {
+func (c *Collector) listenNFLOG(ctx context.Context, group uint16, members *atomic.Pointer[[]*liveFlowLog]) error {
 	var pkt decode.Packet
 	onDrop := func(d capture.Drop) {
-		for _, l := range members {
+		for _, l := range *members.Load() {
 			idx := uint32(l.ifi.Index)
 			if d.InDev != idx && d.OutDev != idx {
 				continue
@@ -404,11 +274,11 @@ func (c *Collector) listenNFLOG(ctx context.Context, group uint16, members []*li
 		}
 	}
 	overflow := func() {
-		for _, l := range members {
+		for _, l := range *members.Load() {
 			l.fl.kernelDrops(1)
 		}
 	}
-	c.log.Info("reading firewall drops", "nflog_group", group, "flow_logs", len(members))
+	c.log.Info("reading firewall drops", "nflog_group", group)
 	return capture.ListenNFLOG(ctx, group, onDrop, overflow)
 }
 
@@ -450,11 +320,14 @@ func (f *feeder) frame(data []byte, ci gopacket.CaptureInfo) {
 func (c *Collector) Check() error {
 	needRaw, needAdmin := false, false
 	for i, f := range c.cfg.FlowLogs {
+		needRaw = needRaw || f.Action != "rejected"
+		needAdmin = needAdmin || f.NFLOGGroup != nil
+		if f.Interface == "" {
+			continue // patterns, subnets and the host take what is there, now or later
+		}
 		if _, err := net.InterfaceByName(f.Interface); err != nil {
 			return fmt.Errorf("flow_logs[%d].interface: %s: %w", i, f.Interface, err)
 		}
-		needRaw = needRaw || f.Action != "rejected"
-		needAdmin = needAdmin || f.NFLOGGroup != nil
 	}
 	if caps, err := effectiveCaps(); err == nil {
 		const how = "run as root, or grant it: setcap cap_net_raw,cap_net_admin+ep <flowlog binary>, or AmbientCapabilities=CAP_NET_RAW CAP_NET_ADMIN in the service (configs/flowlog-collector.service)"

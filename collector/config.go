@@ -3,11 +3,13 @@ package collector
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/flowlog/flowlog/collector/decode"
+	"github.com/flowlog/flowlog/collector/scope"
 	"github.com/flowlog/flowlog/collector/spool"
 	"github.com/flowlog/flowlog/internal/config"
 	"github.com/flowlog/flowlog/internal/objstore"
@@ -17,10 +19,13 @@ import (
 // Config is the whole collector: where it serves metrics, where it spools,
 // and the flow logs it writes.
 type Config struct {
-	Listen   string          `yaml:"listen"` // address for /metrics and /healthz; "" turns it off
-	Spool    SpoolConfig     `yaml:"spool"`
-	Upload   UploadConfig    `yaml:"upload"`
-	FlowLogs []FlowLogConfig `yaml:"flow_logs"`
+	Listen string `yaml:"listen"` // address for /metrics, /healthz, /readyz and /flowlogs; "" turns it off
+	// ControlToken, when set, is required (Authorization: Bearer) by the
+	// /flowlogs endpoints that list, suspend, resume and reload.
+	ControlToken config.Secret   `yaml:"control_token"`
+	Spool        SpoolConfig     `yaml:"spool"`
+	Upload       UploadConfig    `yaml:"upload"`
+	FlowLogs     []FlowLogConfig `yaml:"flow_logs"`
 
 	// Redactor hides the values the file took from the environment in
 	// errors and logs.
@@ -47,12 +52,19 @@ type TargetConfig struct {
 }
 
 // FlowLogConfig is one flow log: the traffic of one interface, written as
-// objects named [prefix/]<name>-<unix>.log.gz.
+// objects named [prefix/]<name>-<unix>.log.gz, or of every interface a name
+// pattern, a subnet or the host covers, one object per interface and window
+// named [prefix/]<name>-<interface>-<unix>.log.gz. An interface several flow
+// logs cover is captured once, by the most specific (interface > subnet >
+// pattern > host; the first listed among equals).
 type FlowLogConfig struct {
 	Name        string        `yaml:"name"`
-	Interface   string        `yaml:"interface"`
-	Direction   string        `yaml:"direction"` // ingress | egress | bidirectional
-	Action      string        `yaml:"action"`    // accepted | rejected | any
+	Interface   string        `yaml:"interface"`  // one interface
+	Interfaces  string        `yaml:"interfaces"` // a name pattern: eth*, veth*
+	Subnet      string        `yaml:"subnet"`     // interfaces holding an address in it: 10.1.2.0/24
+	Host        bool          `yaml:"host"`       // every interface of the host
+	Direction   string        `yaml:"direction"`  // ingress | egress | bidirectional
+	Action      string        `yaml:"action"`     // accepted | rejected | any
 	Target      TargetConfig  `yaml:"target"`
 	AccountID   string        `yaml:"account_id"`
 	InterfaceID string        `yaml:"interface_id"` // UUID; derived from host and interface when empty
@@ -156,6 +168,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("flow_logs[%d].name: %q is used twice; names must be unique", i, f.Name)
 		}
 		names[f.Name] = true
+		if f.Interface == "" {
+			continue
+		}
 		if other, ok := ifaces[f.Interface]; ok {
 			return fmt.Errorf("flow_logs[%d].interface: %s already has flow log %q; one flow log per interface", i, f.Interface, other)
 		}
@@ -175,8 +190,12 @@ func (f *FlowLogConfig) Validate() error {
 	if !namePattern.MatchString(f.Name) {
 		return fmt.Errorf("name: %q must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit", f.Name)
 	}
-	if f.Interface == "" {
-		return fmt.Errorf("interface: required (e.g. eth0) for flow log %q", f.Name)
+	sc, err := f.Scope()
+	if err != nil {
+		return err
+	}
+	if f.InterfaceID != "" && sc.Kind() != scope.Interface {
+		return errors.New("interface_id: only with interface (one interface); other scopes derive an id per interface")
 	}
 	if _, err := ParseDirection(f.Direction); err != nil {
 		return err
@@ -209,6 +228,35 @@ func (f *FlowLogConfig) Validate() error {
 		return fmt.Errorf("nflog_group: %d must be 0 to 65535 (the group of the firewall's log rule)", *f.NFLOGGroup)
 	}
 	return nil
+}
+
+// Scope returns what the flow log targets.
+func (f *FlowLogConfig) Scope() (scope.Scope, error) {
+	sc := scope.Scope{Interface: f.Interface, Pattern: f.Interfaces, Host: f.Host}
+	if f.Subnet != "" {
+		p, err := netip.ParsePrefix(f.Subnet)
+		if err != nil {
+			return sc, fmt.Errorf("subnet: %q: want an address prefix such as 10.1.2.0/24 or 2001:db8::/64", f.Subnet)
+		}
+		sc.Subnet = p.Masked()
+	}
+	if err := sc.Validate(); err != nil {
+		return sc, fmt.Errorf("%w (flow log %q)", err, f.Name)
+	}
+	return sc, nil
+}
+
+// ScopeText says what the flow log targets, for people.
+func (f *FlowLogConfig) ScopeText() string {
+	switch {
+	case f.Interface != "":
+		return "interface " + f.Interface
+	case f.Interfaces != "":
+		return "interfaces " + f.Interfaces
+	case f.Subnet != "":
+		return "subnet " + f.Subnet
+	}
+	return "host"
 }
 
 // Validate checks the target address and S3 options.

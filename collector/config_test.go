@@ -61,7 +61,7 @@ flow_logs:
 		{"  - name: web-2\n    interface: eth1\n    target: {url: ftp://b/a}\n", "target.url: scheme \"ftp://\" not supported"},
 		{"  - name: web-2\n    interface: eth1\n    target: {url: /tmp/x, endpoint: http://x}\n", "apply to s3:// targets only"},
 		{"  - name: web-2\n    interface: eth1\n    target: {url: s3://b, access_key_id: x}\n", "access_key_id and secret_access_key go together"},
-		{"  - name: web-2\n    target: {url: s3://b}\n", "interface: required"},
+		{"  - name: web-2\n    target: {url: s3://b}\n", "give exactly one of interface, interfaces (a name pattern), subnet, host: true"},
 		{"    target: {url: s3://b, secret_access_key: ${FLOWLOG_TEST_UNSET}}\n", "environment variable FLOWLOG_TEST_UNSET is not set"},
 	}
 	for _, tt := range tests {

@@ -188,8 +188,8 @@ func replayConfig(t testing.TB, out string) Config {
 	return cfg
 }
 
-// counterValue reads a collector counter of flow log web-1 from the registry.
-func counterValue(t testing.TB, c *Collector, name string) float64 {
+// registryCounter reads a collector counter of flow log web-1 from the registry.
+func registryCounter(t testing.TB, c *Collector, name string) float64 {
 	t.Helper()
 	mfs, err := c.reg.(prometheus.Gatherer).Gather()
 	if err != nil {
@@ -267,7 +267,7 @@ func TestReplayGolden(t *testing.T) {
 	}
 	for name, want := range map[string]float64{"packets_total": 20, "records_total": 16, "windows_written_total": 2,
 		"uploads_total": 2, "decode_errors_total": 1, "lost_packets_total": 0, "upload_retries_total": 0} {
-		if got := counterValue(t, c, name); got != want {
+		if got := registryCounter(t, c, name); got != want {
 			t.Errorf("metric flowlog_collector_%s = %v, want %v", name, got, want)
 		}
 	}

@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,6 +89,7 @@ Metrics: /metrics and /healthz on the configured listen address.`,
 			return usageError("collect: give -c FILE to run the daemon, or --pcap FILE --out TARGET to convert a capture")
 		},
 	}
+	cmd.AddCommand(newCollectCtlCmd(s))
 	f := cmd.Flags()
 	f.StringVarP(&o.config, "config", "c", "", "collector configuration `file` (YAML)")
 	f.BoolVar(&o.check, "check", false, "validate the configuration (and that the interfaces exist) and exit")
@@ -122,7 +126,8 @@ func runCollectDaemon(ctx context.Context, s streams, o *collectOptions) error {
 func collectDaemon(ctx context.Context, s streams, o *collectOptions, cfg collector.Config, log *slog.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	c, err := collector.New(cfg, collector.Deps{Logger: log, Registerer: reg})
+	reload := func() (collector.Config, error) { return collector.Load(o.config) }
+	c, err := collector.New(cfg, collector.Deps{Logger: log, Registerer: reg, Reload: reload})
 	if err != nil {
 		return errf("%s: %v", o.config, err)
 	}
@@ -132,21 +137,60 @@ func collectDaemon(ctx context.Context, s streams, o *collectOptions, cfg collec
 	if o.check {
 		fmt.Fprintf(s.out, "%s: configuration OK, %d flow logs\n", o.config, len(cfg.FlowLogs))
 		for _, f := range c.Config().FlowLogs {
-			fmt.Fprintf(s.out, "  %s: interface %s, %s, %s, every %s to %s (interface id %s)\n",
-				f.Name, f.Interface, f.Direction, f.Action, f.Rotation, f.Target.URL, f.InterfaceID)
+			id := ""
+			if f.InterfaceID != "" {
+				id = " (interface id " + f.InterfaceID + ")"
+			}
+			fmt.Fprintf(s.out, "  %s: %s, %s, %s, every %s to %s%s\n",
+				f.Name, f.ScopeText(), f.Direction, f.Action, f.Rotation, f.Target.URL, id)
+		}
+		owners, err := collector.Owners(c.Config())
+		if err != nil {
+			return errf("%s: %v", o.config, err)
+		}
+		names := make([]string, 0, len(owners))
+		for n := range owners {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fmt.Fprintln(s.out, "interfaces now, and the flow log that captures each:")
+		for _, n := range names {
+			fmt.Fprintf(s.out, "  %s: %s (%s)\n", n, owners[n].FlowLog, owners[n].Why)
+		}
+		if len(names) == 0 {
+			fmt.Fprintln(s.out, "  none: no flow log covers an interface of this host yet")
 		}
 		return nil
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Run(gctx) })
+	g.Go(func() error { return reloadOnHUP(gctx, c, log) })
 	if cfg.Listen != "" {
-		srv := &ops.Server{Addr: cfg.Listen, Gatherer: reg, Health: c.Healthy, Ready: c.Ready, Logger: log}
+		srv := &ops.Server{Addr: cfg.Listen, Gatherer: reg, Health: c.Healthy, Ready: c.Ready, Logger: log,
+			Routes: c.Routes(string(cfg.ControlToken))}
 		g.Go(func() error { return srv.Run(gctx) })
 	}
 	if err := g.Wait(); err != nil {
 		return errf("%v", err)
 	}
 	return nil
+}
+
+// reloadOnHUP reloads the configuration on every SIGHUP until ctx ends.
+func reloadOnHUP(ctx context.Context, c *collector.Collector, log *slog.Logger) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			if _, err := c.Reload(ctx); err != nil {
+				log.Error("SIGHUP: configuration not reloaded", "err", err)
+			}
+		}
+	}
 }
 
 func runCollectPcap(ctx context.Context, s streams, o *collectOptions) error {

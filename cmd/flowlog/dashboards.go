@@ -30,17 +30,22 @@ var envRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
 // flag names. A literal secret on the command line is refused: any user
 // of the host can read it in the process list.
 func secretFlag(cmd *cobra.Command, flag string) (string, error) {
+	return secretFlagOf(cmd, "dashboards install", flag)
+}
+
+// secretFlagOf is secretFlag for the command named what.
+func secretFlagOf(cmd *cobra.Command, what, flag string) (string, error) {
 	v, _ := cmd.Flags().GetString(flag)
 	if v == "" {
 		return "", nil
 	}
 	m := envRef.FindStringSubmatch(v)
 	if m == nil {
-		return "", usageError("dashboards install: --%s: give the name of an environment variable holding it, as '${NAME}', not the secret itself", flag)
+		return "", usageError("%s: --%s: give the name of an environment variable holding it, as '${NAME}', not the secret itself", what, flag)
 	}
 	val, ok := os.LookupEnv(m[1])
 	if !ok && cmd.Flags().Changed(flag) {
-		return "", usageError("dashboards install: --%s: environment variable %s is not set", flag, m[1])
+		return "", usageError("%s: --%s: environment variable %s is not set", what, flag, m[1])
 	}
 	return val, nil
 }

@@ -22,6 +22,8 @@ type Server struct {
 	Health   func() error // nil: always healthy
 	Ready    func() error // nil: ready when healthy
 	Logger   *slog.Logger
+	// Routes are more handlers by ServeMux pattern ("GET /flowlogs").
+	Routes map[string]http.Handler
 }
 
 // Run listens on s.Addr and serves until ctx ends.
@@ -43,6 +45,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ready = s.Health
 	}
 	mux.HandleFunc("GET /readyz", check(ready))
+	for pattern, h := range s.Routes {
+		mux.Handle(pattern, h)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if s.Logger != nil {
 		s.Logger.Info("serving /metrics, /healthz and /readyz", "addr", ln.Addr().String())
