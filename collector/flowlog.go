@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -60,6 +61,9 @@ type flowLog struct {
 	obj     bytes.Buffer
 	gz      *gzip.Writer
 	written uint64 // records written, for replay summaries
+	// lastEnd is the end (in the key) of the last object written; a unit
+	// that takes over an interface starts from its predecessor's.
+	lastEnd atomic.Int64
 }
 
 func newFlowLog(cfg *FlowLogConfig, prefix string, emit emitFunc, log *slog.Logger, m flowLogMetrics) (*flowLog, error) {
@@ -245,6 +249,11 @@ func (l *flowLog) writeWindow(end int64) {
 	if len(l.flows) == 0 && status == parser.LogStatusOK {
 		return // no traffic, no object
 	}
+	// Two objects of one name never share an end (their key): a window
+	// cut short by a suspension or reload and the next one written within
+	// the same second are a second apart.
+	end = max(end, l.lastEnd.Load()+1)
+	l.lastEnd.Store(end)
 	data, err := l.encode(start, end, status)
 	if err != nil {
 		l.log.Error("window not written: cannot encode it", "window_end", end, "err", err)

@@ -88,6 +88,7 @@ type supervisor struct {
 	units    map[unitKey]*unit
 	ends     chan unitEnd
 	failedAt map[unitKey]retry
+	lastEnd  map[string]int64 // by object name: the end of the last object written
 	nflog    map[uint16]*atomic.Pointer[[]*liveFlowLog]
 	nflogG   *errgroup.Group
 	state    string         // path of the file keeping suspended flow logs
@@ -123,7 +124,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	upCtx, stopUploads := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopUploads()
 	s := &supervisor{c: c, sp: sp, ctx: ctx, upCtx: upCtx, units: map[unitKey]*unit{}, ends: make(chan unitEnd, 16),
-		failedAt: map[unitKey]retry{}, nflog: map[uint16]*atomic.Pointer[[]*liveFlowLog]{}, nflogG: &errgroup.Group{},
+		failedAt: map[unitKey]retry{}, lastEnd: map[string]int64{}, nflog: map[uint16]*atomic.Pointer[[]*liveFlowLog]{}, nflogG: &errgroup.Group{},
 		state: filepath.Join(sp.Dir(), stateFile)}
 	suspended := s.loadState()
 	for i := range c.cfg.FlowLogs {
@@ -405,6 +406,7 @@ func (s *supervisor) startUnit(ctx context.Context, f *flowLogRun, iface, why st
 	if err != nil {
 		return nil, err
 	}
+	l.fl.lastEnd.Store(s.lastEnd[objName])
 	uctx, cancel := context.WithCancel(ctx)
 	u := &unit{flowLog: cfg.Name, iface: iface, why: why, l: l, cancel: cancel}
 	k := unitKey{cfg.Name, iface}
@@ -427,6 +429,7 @@ func (s *supervisor) stopUnit(k unitKey, u *unit, why string) {
 	u.stopped = true
 	u.cancel()
 	u.l.fl.close(time.Now().Unix())
+	s.lastEnd[u.l.fl.name] = u.l.fl.lastEnd.Load()
 	delete(s.units, k)
 	s.c.log.Info("interface left its flow log; its open window is written", "flow_log", k.flowLog, "interface", k.iface, "why", why)
 }
@@ -442,6 +445,7 @@ func (s *supervisor) unitEnded(e unitEnd) {
 		delete(s.units, e.key)
 	}
 	e.u.l.fl.close(time.Now().Unix())
+	s.lastEnd[e.u.l.fl.name] = e.u.l.fl.lastEnd.Load()
 	s.failed(e.key, "capture ended; the open window is written", e.err)
 	s.updateNFLOG(s.ctx)
 }
