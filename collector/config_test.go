@@ -17,8 +17,8 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.FlowLogs) != 2 {
-		t.Fatalf("%d flow logs, want 2", len(cfg.FlowLogs))
+	if len(cfg.FlowLogs) != 3 {
+		t.Fatalf("%d flow logs, want 3", len(cfg.FlowLogs))
 	}
 	f := cfg.FlowLogs[0]
 	if f.Name != "webserver01" || f.Rotation != 10*time.Minute || f.Target.AccessKeyID != "AKIAEXAMPLE" ||
@@ -28,7 +28,10 @@ func TestExampleConfig(t *testing.T) {
 	if s := f.Target.SecretAccessKey.String(); strings.Contains(s, "secret") {
 		t.Errorf("secret shows as %q", s)
 	}
-	b := cfg.FlowLogs[1]
+	if c := cfg.FlowLogs[1]; c.Interfaces != "veth*" || c.ScopeText() != "interfaces veth*" || c.InterfaceID != "" {
+		t.Errorf("the pattern flow log read wrong: %+v", c)
+	}
+	b := cfg.FlowLogs[2]
 	if b.Direction != "ingress" || b.Action != "rejected" || b.GzipLevel != DefaultGzipLevel || !*b.Header || b.AccountID != DefaultAccountID {
 		t.Errorf("defaults not applied to the second flow log: %+v", b)
 	}
@@ -62,6 +65,10 @@ flow_logs:
 		{"  - name: web-2\n    interface: eth1\n    target: {url: /tmp/x, endpoint: http://x}\n", "apply to s3:// targets only"},
 		{"  - name: web-2\n    interface: eth1\n    target: {url: s3://b, access_key_id: x}\n", "access_key_id and secret_access_key go together"},
 		{"  - name: web-2\n    target: {url: s3://b}\n", "give exactly one of interface, interfaces (a name pattern), subnet, host: true"},
+		{"    host: true\n", "flow_logs[0]: give exactly one of interface, interfaces"},
+		{"  - name: web-2\n    subnet: 10.1.2.300/24\n    target: {url: s3://b}\n", "flow_logs[1]: subnet: \"10.1.2.300/24\": want an address prefix"},
+		{"  - name: web-2\n    interfaces: \"veth[\"\n    target: {url: s3://b}\n", "flow_logs[1]: interfaces: \"veth[\": syntax error in pattern"},
+		{"  - name: web-2\n    interfaces: veth*\n    interface_id: 7ffd6527-ce80-4e57-a949-f9a45824ebe2\n    target: {url: s3://b}\n", "flow_logs[1]: interface_id: only with interface"},
 		{"    target: {url: s3://b, secret_access_key: ${FLOWLOG_TEST_UNSET}}\n", "environment variable FLOWLOG_TEST_UNSET is not set"},
 	}
 	for _, tt := range tests {
