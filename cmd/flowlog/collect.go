@@ -60,8 +60,13 @@ Daemon (needs CAP_NET_RAW, and CAP_NET_ADMIN for firewall drops):
   flowlog collect -c /etc/flowlog/collector.yaml
   flowlog collect -c /etc/flowlog/collector.yaml --check    validate and exit
 
+  A flow log captures one interface, the interfaces matching a name pattern
+  (interfaces: veth*), those holding an address in a subnet, or the whole
+  host; an interface several cover goes to the most specific (interface >
+  subnet > pattern > host), and interfaces join and leave as they come and go.
   Every rotation window (10m by default, aligned to the clock) each flow log
-  writes one gzip object [prefix/]<name>-<window end>.log.gz to its target:
+  writes one gzip object [prefix/]<name>-<window end>.log.gz (one per
+  interface, <name>-<interface>-<window end>, for the wider scopes) to its target:
   s3://bucket[/prefix] on any S3-compatible service, or a folder. Objects go
   to the spool folder first and leave it only once uploaded, so a target that
   is down, or a restart, loses nothing. Packets the firewall drops and logs
@@ -75,7 +80,9 @@ One-shot conversion of pcap or pcapng files (windows follow packet time):
 
   S3 credentials come from the AWS environment variables or shared files.
 
-Metrics: /metrics and /healthz on the configured listen address.`,
+Control: flowlog collect ctl status|suspend NAME|resume NAME|reload -c FILE;
+SIGHUP reloads the file too (an invalid one is refused, the running one kept).
+Metrics: /metrics, /healthz, /readyz and /flowlogs on the listen address.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
