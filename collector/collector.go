@@ -166,7 +166,7 @@ func waitEmpty(sp *spool.Spool, names []string, grace time.Duration) int {
 
 // openLive opens the captures of cfg.Interface into a new aggregator whose
 // objects are named [prefix/]<objName>-<unix>.log.gz.
-func openLive(cfg *FlowLogConfig, prefix, objName string, emit emitFunc, log *slog.Logger, m flowLogMetrics) (*liveFlowLog, error) {
+func openLive(cfg *FlowLogConfig, prefix, objName string, ring capture.LiveConfig, emit emitFunc, log *slog.Logger, m flowLogMetrics) (*liveFlowLog, error) {
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
 		return nil, fmt.Errorf("interface: %s: %w", cfg.Interface, err)
@@ -200,7 +200,7 @@ func openLive(cfg *FlowLogConfig, prefix, objName string, emit emitFunc, log *sl
 			}
 		}
 		for _, out := range outgoing {
-			live, err := capture.OpenLive(cfg.Interface, out, capture.DefaultLiveConfig())
+			live, err := capture.OpenLive(cfg.Interface, out, ring)
 			if err != nil {
 				for _, o := range l.lives {
 					o.Close()

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flowlog/flowlog/collector/capture"
 	"github.com/flowlog/flowlog/collector/scope"
 	"github.com/flowlog/flowlog/collector/spool"
 	"github.com/flowlog/flowlog/internal/atomicfile"
@@ -89,6 +90,7 @@ type supervisor struct {
 	ends     chan unitEnd
 	failedAt map[unitKey]retry
 	lastEnd  map[string]int64 // by object name: the end of the last object written
+	tooMany  bool             // maxUnits reached, logged once
 	nflog    map[uint16]*atomic.Pointer[[]*liveFlowLog]
 	nflogG   *errgroup.Group
 	state    string         // path of the file keeping suspended flow logs
@@ -361,6 +363,13 @@ func (s *supervisor) reconcile(ctx context.Context, start bool) error {
 		if r, failed := s.failedAt[k]; failed && time.Now().Before(r.next) && !start {
 			continue
 		}
+		if len(s.units) >= maxUnits {
+			if !s.tooMany {
+				s.c.log.Error("too many interfaces to capture; the rest are left out", "max", maxUnits, "flow_log", f.cfg.Name, "interface", ifc.Name)
+				s.tooMany = true
+			}
+			continue
+		}
 		u, err := s.startUnit(ctx, f, ifc.Name, o.Why)
 		if err != nil {
 			if start && f.scope.Kind() == scope.Interface {
@@ -381,14 +390,24 @@ func (s *supervisor) reconcile(ctx context.Context, start bool) error {
 
 var ifaceNameSafe = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
+// Bounds on what wide scopes open: ring blocks (1 MiB each) per interface
+// of a pattern, subnet or host flow log, and interfaces captured at once.
+const (
+	wideRingBlocks = 4
+	maxUnits       = 1024
+)
+
 // startUnit opens the captures of one interface for flow log f.
 func (s *supervisor) startUnit(ctx context.Context, f *flowLogRun, iface, why string) (*unit, error) {
 	cfg := f.cfg
 	objName := cfg.Name
+	ring := capture.DefaultLiveConfig()
 	if f.scope.Kind() != scope.Interface {
 		// One object per interface and window; the interface id is derived.
+		// Wide scopes may take hundreds of veths: 4 MiB rings each.
 		objName = cfg.Name + "-" + ifaceNameSafe.ReplaceAllString(iface, "_")
 		cfg.InterfaceID = ifaceid.Derive(s.c.host, iface)
+		ring.NumBlocks = wideRingBlocks
 	}
 	cfg.Interface = iface
 	log := s.c.log.With("flow_log", cfg.Name, "interface", iface)
@@ -402,7 +421,7 @@ func (s *supervisor) startUnit(ctx context.Context, f *flowLogRun, iface, why st
 		f.up.Notify()
 		return nil
 	}
-	l, err := openLive(&cfg, f.prefix, objName, emit, log, f.m)
+	l, err := openLive(&cfg, f.prefix, objName, ring, emit, log, f.m)
 	if err != nil {
 		return nil, err
 	}
