@@ -91,6 +91,7 @@ type supervisor struct {
 	failedAt map[unitKey]retry
 	lastEnd  map[string]int64 // by object name: the end of the last object written
 	tooMany  bool             // maxUnits reached, logged once
+	stopping int              // units stopped whose captures have not ended yet
 	nflog    map[uint16]*atomic.Pointer[[]*liveFlowLog]
 	nflogG   *errgroup.Group
 	state    string         // path of the file keeping suspended flow logs
@@ -434,11 +435,8 @@ func (s *supervisor) startUnit(ctx context.Context, f *flowLogRun, iface, why st
 		for _, live := range l.lives {
 			g.Go(func() error { return s.c.capture(gctx, l, live) })
 		}
-		err := g.Wait()
-		for _, live := range l.lives {
-			live.Close()
-		}
-		s.ends <- unitEnd{k, u, err}
+		// The supervisor closes the rings: it reads their drop counters.
+		s.ends <- unitEnd{k, u, g.Wait()}
 	}()
 	return u, nil
 }
@@ -446,6 +444,7 @@ func (s *supervisor) startUnit(ctx context.Context, f *flowLogRun, iface, why st
 // stopUnit stops a unit's captures and writes its open window.
 func (s *supervisor) stopUnit(k unitKey, u *unit, why string) {
 	u.stopped = true
+	s.stopping++
 	u.cancel()
 	u.l.fl.close(time.Now().Unix())
 	s.lastEnd[u.l.fl.name] = u.l.fl.lastEnd.Load()
@@ -457,7 +456,11 @@ func (s *supervisor) stopUnit(k unitKey, u *unit, why string) {
 // interface went away, a read error): its window is written, and the
 // next reconcile starts it again if the interface is still there.
 func (s *supervisor) unitEnded(e unitEnd) {
+	for _, live := range e.u.l.lives {
+		live.Close()
+	}
 	if e.u.stopped {
+		s.stopping--
 		return
 	}
 	if s.units[e.key] == e.u {
@@ -532,14 +535,19 @@ func (s *supervisor) updateNFLOG(ctx context.Context) {
 	}
 }
 
-// shutdown stops every unit, writing the open windows.
+// shutdown stops every unit, writing the open windows, and closes their
+// rings once their captures have ended.
 func (s *supervisor) shutdown(_ error) {
 	now := time.Now().Unix()
 	for k, u := range s.units {
 		u.stopped = true
+		s.stopping++
 		u.cancel()
 		u.l.fl.close(now)
 		delete(s.units, k)
+	}
+	for s.stopping > 0 {
+		s.unitEnded(<-s.ends)
 	}
 	for _, f := range s.logs {
 		f.up.Notify()
