@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,7 +21,7 @@ import (
 func newCollectCtlCmd(s streams) *cobra.Command {
 	var file, addr string
 	cmd := &cobra.Command{
-		Use:   "ctl (status | suspend NAME | resume NAME | reload) [-c FILE | --addr HOST:PORT]",
+		Use:   "ctl (status [NAME] | suspend NAME | resume NAME | reload) [-c FILE | --addr HOST:PORT]",
 		Short: "List, suspend, resume or reload the flow logs of a running collector",
 		Long: `ctl talks to a running collector's ops listener (its "listen" address):
 
@@ -37,9 +38,9 @@ refuses or cannot be reached.`,
 		Args: func(c *cobra.Command, args []string) error {
 			switch {
 			case len(args) == 1 && (args[0] == "status" || args[0] == "reload"):
-			case len(args) == 2 && (args[0] == "suspend" || args[0] == "resume"):
+			case len(args) == 2 && (args[0] == "suspend" || args[0] == "resume" || args[0] == "status"):
 			default:
-				return usageError("collect ctl: want status, suspend NAME, resume NAME or reload")
+				return usageError("collect ctl: want status [NAME], suspend NAME, resume NAME or reload")
 			}
 			return nil
 		},
@@ -76,6 +77,12 @@ refuses or cannot be reached.`,
 			st, err := ctlRequest(cmd.Context(), addr, token, method, path)
 			if err != nil {
 				return errf("collect ctl %s: %v", args[0], err)
+			}
+			if args[0] == "status" && len(args) == 2 {
+				st = slices.DeleteFunc(st, func(f collector.FlowLogStatus) bool { return f.Name != args[1] })
+				if len(st) == 0 {
+					return errf("collect ctl status: no such flow log: %q", args[1])
+				}
 			}
 			printStatus(s.out, st)
 			return nil

@@ -46,6 +46,9 @@ func TestCollectCtlIntegration(t *testing.T) {
 	if _, stderr, code := flowlog(t, "", "collect", "ctl", "status", "--addr", addr, "--token", "${WRONG_TOKEN}"); code != 2 || !strings.Contains(stderr, "control token is required") {
 		t.Errorf("wrong token: exit %d %s", code, stderr)
 	}
+	if _, stderr, code := flowlog(t, "", "collect", "ctl", "status", "nope", "-c", cfg); code != 2 || !strings.Contains(stderr, `no such flow log: "nope"`) {
+		t.Errorf("status nope: exit %d %s", code, stderr)
+	}
 	if stdout, _, code := flowlog(t, "", "collect", "ctl", "suspend", "loop", "-c", cfg); code != 0 || !strings.Contains(stdout, "suspended") {
 		t.Errorf("suspend: exit %d\n%s", code, stdout)
 	}
