@@ -3,7 +3,6 @@ package collector
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -169,27 +168,12 @@ func recordsByPort(t *testing.T, dir, prefix string) (map[uint16]uint64, map[str
 	t.Helper()
 	pkts, accounts := map[uint16]uint64{}, map[string]bool{}
 	paths, _ := filepath.Glob(filepath.Join(dir, prefix+"*.log.gz"))
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
+	eachRecord(t, paths, func(rec *parser.Record) {
+		if rec.Protocol == 17 {
+			pkts[rec.DstPort] += rec.Packets
 		}
-		r := parser.NewReader(f, p, parser.Options{})
-		for {
-			rec, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rec.Protocol == 17 {
-				pkts[rec.DstPort] += rec.Packets
-			}
-			accounts[string(rec.AccountID)] = true
-		}
-		f.Close()
-	}
+		accounts[string(rec.AccountID)] = true
+	})
 	return pkts, accounts
 }
 

@@ -116,6 +116,24 @@ func objectFlows(t *testing.T, dir string) map[flowtable.Key]flowCount {
 	if len(paths) == 0 {
 		t.Fatalf("no objects in %s", dir)
 	}
+	eachRecord(t, paths, func(rec *parser.Record) {
+		k := flowtable.Key{Src: rec.SrcAddr, Dst: rec.DstAddr, SrcPort: rec.SrcPort, DstPort: rec.DstPort,
+			Protocol: rec.Protocol, Action: rec.Action}
+		c, ok := flows[k]
+		if !ok {
+			c.Start, c.End = rec.Start, rec.End
+		}
+		c.Packets += rec.Packets
+		c.Bytes += rec.Bytes
+		c.Start, c.End = min(c.Start, rec.Start), max(c.End, rec.End)
+		flows[k] = c
+	})
+	return flows
+}
+
+// eachRecord calls fn with every record of the objects at paths.
+func eachRecord(t *testing.T, paths []string, fn func(*parser.Record)) {
+	t.Helper()
 	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
@@ -130,20 +148,10 @@ func objectFlows(t *testing.T, dir string) map[flowtable.Key]flowCount {
 			if err != nil {
 				t.Fatal(err)
 			}
-			k := flowtable.Key{Src: rec.SrcAddr, Dst: rec.DstAddr, SrcPort: rec.SrcPort, DstPort: rec.DstPort,
-				Protocol: rec.Protocol, Action: rec.Action}
-			c, ok := flows[k]
-			if !ok {
-				c.Start, c.End = rec.Start, rec.End
-			}
-			c.Packets += rec.Packets
-			c.Bytes += rec.Bytes
-			c.Start, c.End = min(c.Start, rec.Start), max(c.End, rec.End)
-			flows[k] = c
+			fn(rec)
 		}
 		f.Close()
 	}
-	return flows
 }
 
 // TestTsharkAgreement converts a capture of many flows, spread over several
