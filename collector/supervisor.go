@@ -333,12 +333,12 @@ func (s *supervisor) reconcile(ctx context.Context, start bool) error {
 		if !ok || o.FlowLog != k.flowLog || f == nil || f.suspended || (!up[k.iface] && f.scope.Kind() != scope.Interface) {
 			why := "interface gone"
 			switch {
-			case ok && !up[k.iface]:
-				why = "interface down"
 			case f == nil:
 				why = "flow log removed"
 			case f.suspended:
 				why = "flow log suspended"
+			case ok && !up[k.iface]:
+				why = "interface down"
 			case ok:
 				why = "now captured by flow log " + o.FlowLog + " (" + o.Why + ")"
 			}
@@ -653,12 +653,18 @@ func (s *supervisor) reload(ctx context.Context) error {
 		}
 		nf, err := s.newFlowLog(nc)
 		if err != nil {
-			// Undo nothing: the flow logs opened so far are dropped.
+			// The flow logs opened so far are dropped; the running
+			// ones keep their uploaders.
 			for _, n := range next {
 				if s.flowLog(n.cfg.Name) != n {
 					n.stopUp()
 				}
 			}
+			s.c.upMu.Lock()
+			for _, f := range s.logs {
+				s.c.uploaders[f.cfg.Name] = f.up
+			}
+			s.c.upMu.Unlock()
 			return fmt.Errorf("reload refused, the running configuration is kept: flow log %q: %w", nc.Name, err)
 		}
 		if f != nil {
