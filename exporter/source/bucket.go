@@ -180,7 +180,8 @@ func (b *Bucket) Prefixes(ctx context.Context, r Range) ([]string, error) {
 // ranges returns the key ranges that can hold objects of r. For a bounded
 // range, each AWS region folder (AWSLogs/<account>/vpcflowlogs/<region>/,
 // plain or Hive-compatible) is read only from the first day of the range to
-// the last: its yyyy/mm/dd folders sort by date. The other folders beside
+// the last: its yyyy/mm/dd folders sort by date; with hourly partitions
+// (…/dd/HH/, …/day=dd/hour=HH/) only from the first hour to the last. The other folders beside
 // AWSLogs are read whole.
 func (b *Bucket) ranges(ctx context.Context, r Range) ([]keyRange, error) {
 	var out []keyRange
@@ -203,12 +204,44 @@ func (b *Bucket) ranges(ctx context.Context, r Range) ([]keyRange, error) {
 		for _, reg := range regions {
 			hive := strings.Contains(reg, "aws-region=")
 			first := objkey.DayPrefixes(reg, hive, r.Since, r.Since)[0]
+			last := objkey.DayPrefixes(reg, hive, r.Until, r.Until)[0]
+			hourly, err := b.hourly(ctx, first, last)
+			if err != nil {
+				return nil, err
+			}
+			if hourly {
+				// Hourly partitions: from the hour of Since to the hour of Until.
+				start := objkey.HourPrefix(reg, hive, r.Since)
+				stop := objkey.HourPrefix(reg, hive, r.Until.Truncate(time.Hour).Add(time.Hour))
+				out = append(out, keyRange{Prefix: reg, StartAfter: strings.TrimSuffix(start, "/"), StopAt: stop})
+				continue
+			}
 			after := objkey.DayPrefixes(reg, hive, r.Until.AddDate(0, 0, 1), r.Until.AddDate(0, 0, 1))[0]
 			out = append(out, keyRange{Prefix: reg, StartAfter: strings.TrimSuffix(first, "/"), StopAt: after})
 		}
 		out = append(out, others...)
 	}
 	return out, nil
+}
+
+// hourly reports whether a region folder uses AWS's hourly partitions:
+// the first day folder of the range (else the last) holds hour folders.
+func (b *Bucket) hourly(ctx context.Context, days ...string) (bool, error) {
+	for _, day := range days {
+		subs, err := b.folders(ctx, day)
+		if err != nil {
+			return false, err
+		}
+		for _, s := range subs {
+			if objkey.IsHourFolder(strings.TrimSuffix(strings.TrimPrefix(s, day), "/")) {
+				return true, nil
+			}
+		}
+		if len(subs) > 0 {
+			return false, nil
+		}
+	}
+	return false, nil
 }
 
 // awsRegions returns the region folders of AWS layouts at or below prefix,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/flowlog/flowlog/internal/objkey"
 	"github.com/flowlog/flowlog/internal/objstore"
 	"github.com/flowlog/flowlog/internal/testserver"
 )
@@ -184,6 +185,63 @@ func TestBucketPrefixesIntegration(t *testing.T) {
 			t.Errorf("prefix %q: listed (-want +got):\n%s", c.prefix, diff)
 		}
 		l, err := b.List(context.Background(), may2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, o := range l.Objects {
+			got = append(got, o.Key)
+		}
+		if diff := cmp.Diff(c.wantKeys, got); diff != "" {
+			t.Errorf("prefix %q: objects (-want +got):\n%s", c.prefix, diff)
+		}
+	}
+}
+
+// TestBucketHourlyIntegration: AWS's hourly partitions, plain and Hive, are
+// listed from the first hour of a range to the last only.
+func TestBucketHourlyIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a MinIO server")
+	}
+	m := testserver.StartMinIO(t)
+	m.CreateBucket("aws")
+	keys := []string{
+		"AWSLogs/333/vpcflowlogs/ap-south-1/2024/05/01/23/333_vpcflowlogs_ap-south-1_fl-3_20240501T2355Z_a.log.gz",
+		"AWSLogs/333/vpcflowlogs/ap-south-1/2024/05/02/00/333_vpcflowlogs_ap-south-1_fl-3_20240502T0005Z_b.log.gz",
+		"AWSLogs/333/vpcflowlogs/ap-south-1/2024/05/02/13/333_vpcflowlogs_ap-south-1_fl-3_20240502T1305Z_c.log.gz",
+		"AWSLogs/333/vpcflowlogs/ap-south-1/2024/05/02/14/333_vpcflowlogs_ap-south-1_fl-3_20240502T1405Z_d.log.gz",
+		"hive/AWSLogs/aws-account-id=444/aws-service=vpcflowlogs/aws-region=eu-north-1/year=2024/month=05/day=02/hour=13/444_vpcflowlogs_eu-north-1_fl-4_20240502T1310Z_e.log.gz",
+		"hive/AWSLogs/aws-account-id=444/aws-service=vpcflowlogs/aws-region=eu-north-1/year=2024/month=05/day=02/hour=15/444_vpcflowlogs_eu-north-1_fl-4_20240502T1510Z_f.log.gz",
+	}
+	for _, k := range keys {
+		m.Put("aws", k, []byte("x"))
+		if info, ok := objkey.Parse(k); !ok || info.Layout != objkey.AWS || info.Time.IsZero() {
+			t.Errorf("%s: parsed as %+v", k, info)
+		}
+	}
+	hour13 := Range{Since: day(2).Add(13 * time.Hour), Until: day(2).Add(14*time.Hour - time.Second)}
+	for _, c := range []struct {
+		prefix       string
+		r            Range
+		wantPrefixes []string
+		wantKeys     []string
+	}{
+		{"AWSLogs", hour13, []string{"AWSLogs/333/vpcflowlogs/ap-south-1/ (2024/05/02/13…2024/05/02/14/)"}, []string{keys[2]}},
+		{"hive", hour13, []string{"hive/AWSLogs/aws-account-id=444/aws-service=vpcflowlogs/aws-region=eu-north-1/ (year=2024/month=05/day=02/hour=13…year=2024/month=05/day=02/hour=14/)",
+			"hive/ (objects directly in it)"}, []string{keys[4]}},
+		{"AWSLogs", Range{Since: day(1).Add(23 * time.Hour), Until: day(2).Add(59 * time.Minute)},
+			[]string{"AWSLogs/333/vpcflowlogs/ap-south-1/ (2024/05/01/23…2024/05/02/01/)"}, []string{keys[0], keys[1]}},
+	} {
+		b := NewBucket(m.Client(), "aws", c.prefix)
+		prefixes, err := b.Prefixes(context.Background(), c.r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(c.wantPrefixes, prefixes); diff != "" {
+			t.Errorf("prefix %q: listed (-want +got):\n%s", c.prefix, diff)
+		}
+		l, err := b.List(context.Background(), c.r)
 		if err != nil {
 			t.Fatal(err)
 		}

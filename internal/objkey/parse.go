@@ -18,7 +18,8 @@ const (
 	IONOS
 	// AWS is AWSLogs/<account>/vpcflowlogs/<region>/<yyyy>/<mm>/<dd>/[<HH>/]<file>
 	// with file <account>_vpcflowlogs_<region>_<flow log id>_<yyyymmddTHHmmZ>_<hash>.log.gz,
-	// or its Hive-compatible form (aws-account-id=…/aws-service=vpcflowlogs/aws-region=…/year=…/month=…/day=…/).
+	// or its Hive-compatible form (aws-account-id=…/aws-service=vpcflowlogs/aws-region=…/year=…/month=…/day=…/[hour=…/]);
+	// the hour folders are AWS's hourly partitions.
 	AWS
 	// IBM is IBM Cloud Flow Logs for VPC: ibm_vpc_flowlogs_v1/account=…/region=…/…/
 	// stream-id=<yyyymmddTHHMMSSZ>/<n>.gz, JSON objects.
@@ -168,4 +169,25 @@ func DayPrefixes(regionFolder string, hive bool, since, until time.Time) []strin
 		day = day.AddDate(0, 0, 1)
 	}
 	return out
+}
+
+// HourPrefix returns the hourly partition of t under an AWS region folder:
+// …/yyyy/mm/dd/HH/, or …/year=yyyy/month=mm/day=dd/hour=HH/ in the
+// Hive-compatible form.
+func HourPrefix(regionFolder string, hive bool, t time.Time) string {
+	if !strings.HasSuffix(regionFolder, "/") {
+		regionFolder += "/"
+	}
+	t = t.UTC()
+	if hive {
+		return regionFolder + t.Format("year=2006/month=01/day=02/hour=15/")
+	}
+	return regionFolder + t.Format("2006/01/02/15/")
+}
+
+// IsHourFolder reports whether name (a folder's last part, without its
+// slash) is an hourly partition: HH or hour=HH.
+func IsHourFolder(name string) bool {
+	name = strings.TrimPrefix(name, "hour=")
+	return len(name) == 2 && allDigits(name) && name < "24"
 }

@@ -86,3 +86,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestHourPrefix(t *testing.T) {
+	at := time.Date(2024, 5, 2, 13, 59, 0, 0, time.UTC)
+	if got := HourPrefix("AWSLogs/1/vpcflowlogs/eu-west-1", false, at); got != "AWSLogs/1/vpcflowlogs/eu-west-1/2024/05/02/13/" {
+		t.Errorf("plain: %s", got)
+	}
+	if got := HourPrefix("x/aws-region=eu-west-1/", true, at); got != "x/aws-region=eu-west-1/year=2024/month=05/day=02/hour=13/" {
+		t.Errorf("hive: %s", got)
+	}
+	for name, want := range map[string]bool{"00": true, "23": true, "hour=07": true, "24": false, "7": false, "day=02": false, "ab": false} {
+		if IsHourFolder(name) != want {
+			t.Errorf("IsHourFolder(%q) = %v", name, !want)
+		}
+	}
+}
