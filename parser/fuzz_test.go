@@ -129,6 +129,7 @@ func FuzzReader(f *testing.F) {
 		}
 	}
 	f.Add([]byte(header + line1 + "\r\n\n" + line2))
+	f.Add(zstdOf(f, []byte(header+line1+"\n"+line2)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		opts := Options{MaxLineBytes: 512, MaxBytes: 1 << 20}
 		got := readBytes(t, "fuzz", data, opts)
@@ -142,11 +143,15 @@ func FuzzReader(f *testing.F) {
 				t.Fatalf("line numbers not increasing: %v", got.lines)
 			}
 		}
-		// The same bytes read as gzip give the same result.
-		if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+		// The same bytes read as gzip or zstd give the same result.
+		if (len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b) && !IsZstd(data) {
 			z := readBytes(t, "fuzz", gz(t, string(data)), opts)
 			if fmt.Sprint(z.records, z.errs) != fmt.Sprint(got.records, got.errs) || (z.end == nil) != (got.end == nil) {
 				t.Fatalf("gzip and plain differ:\nplain %v\ngzip  %v", got, z)
+			}
+			zs := readBytes(t, "fuzz", zstdOf(t, data), opts)
+			if fmt.Sprint(zs.records, zs.errs) != fmt.Sprint(got.records, got.errs) || (zs.end == nil) != (got.end == nil) {
+				t.Fatalf("zstd and plain differ:\nplain %v\nzstd  %v", got, zs)
 			}
 		}
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Options bound what a Reader accepts from one object.
@@ -43,8 +44,8 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Reader reads the records of one flow-log object: plain text or gzip
-// (recognised by its magic bytes, not by the name; multi-member gzip is read
+// Reader reads the records of one flow-log object: plain text, gzip or zstd
+// (recognised by their magic bytes, not by the name; multi-member gzip is read
 // whole), with or without header lines. Reset reuses a Reader, with its
 // buffers and gzip state, for the next object; in steady state reading a
 // record allocates nothing.
@@ -54,11 +55,13 @@ type Reader struct {
 
 	src   *bufio.Reader // the object as stored
 	gz    *gzip.Reader
+	zst   *zstd.Decoder
 	limit LimitReader   // the object decompressed, capped at opts.MaxBytes
 	lines *bufio.Reader // lines of the decompressed object
 
 	opened     bool
 	compressed bool
+	isZstd     bool // the object is zstd (else gzip when compressed)
 	line       int     // number of the last line read
 	layout     *Layout // the columns named by the last header
 	headerText []byte  // that header line, to reuse its layout when the same header comes again
@@ -94,7 +97,7 @@ func (r *Reader) Reset(src io.Reader, name string) {
 		r.src.Reset(src)
 	}
 	r.name = name
-	r.opened, r.compressed, r.header = false, false, false
+	r.opened, r.compressed, r.isZstd, r.header = false, false, false, false
 	r.line = 0
 	r.limit = LimitReader{}
 	r.err = nil
@@ -103,7 +106,7 @@ func (r *Reader) Reset(src io.Reader, name string) {
 // Line returns the number of the last line read (1-based).
 func (r *Reader) Line() int { return r.line }
 
-// Compressed reports whether the object is gzip; valid after the first Next.
+// Compressed reports whether the object is gzip or zstd; valid after the first Next.
 func (r *Reader) Compressed() bool { return r.compressed }
 
 // DecompressedBytes returns how many decompressed bytes were read so far.
@@ -167,8 +170,9 @@ func (r *Reader) Next() (*Record, error) {
 func (r *Reader) open() error {
 	r.opened = true
 	var in io.Reader = r.src
-	magic, _ := r.src.Peek(2) // a shorter object is plain text (or empty)
-	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	magic, _ := r.src.Peek(4) // a shorter object is plain text (or empty)
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
 		r.compressed = true
 		var err error
 		if r.gz == nil {
@@ -177,9 +181,24 @@ func (r *Reader) open() error {
 			err = r.gz.Reset(r.src)
 		}
 		if err != nil {
-			return classify(err)
+			return r.classify(err)
 		}
 		in = r.gz
+	case IsZstd(magic):
+		r.compressed, r.isZstd = true, true
+		var err error
+		if r.zst == nil {
+			// One block at a time, in this goroutine; windows past 64 MiB
+			// (a hostile header) are refused rather than allocated.
+			r.zst, err = zstd.NewReader(r.src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(64<<20),
+				zstd.WithDecoderLowmem(true))
+		} else {
+			err = r.zst.Reset(r.src)
+		}
+		if err != nil {
+			return r.classify(err)
+		}
+		in = r.zst
 	}
 	r.limit = LimitReader{R: in, Max: r.opts.MaxBytes}
 	if r.lines == nil {
@@ -207,7 +226,7 @@ func (r *Reader) readLine() ([]byte, error) {
 		// The last line has no line end: a complete line all the same.
 	default:
 		// A partial line before a read error may be cut mid-value: drop it.
-		r.err = &ObjectError{Object: r.name, Line: r.line, Err: classify(err)}
+		r.err = &ObjectError{Object: r.name, Line: r.line, Err: r.classify(err)}
 		return nil, r.err
 	}
 	r.line++
@@ -230,7 +249,7 @@ func (r *Reader) skipLongLine() error {
 			return r.lineError(r.tooLong())
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
-			r.err = &ObjectError{Object: r.name, Line: r.line - 1, Err: classify(err)}
+			r.err = &ObjectError{Object: r.name, Line: r.line - 1, Err: r.classify(err)}
 			return r.err
 		}
 	}
@@ -251,16 +270,38 @@ func (r *Reader) lineError(err error) error {
 }
 
 // classify wraps a read or decompression error in its object-error kind.
-func classify(err error) error {
+func (r *Reader) classify(err error) error {
 	switch {
 	case errors.Is(err, ErrTooLarge):
 		return err
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("%w (gzip stream ends early): %w", ErrTruncated, err)
-	case errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), isFlateError(err):
+		stream := "gzip"
+		if r.isZstd {
+			stream = "zstd"
+		}
+		return fmt.Errorf("%w (%s stream ends early): %w", ErrTruncated, stream, err)
+	case errors.Is(err, gzip.ErrHeader), errors.Is(err, gzip.ErrChecksum), isFlateError(err), isZstdError(err):
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return err
+}
+
+// IsZstd reports whether an object starting with magic is a zstd frame.
+func IsZstd(magic []byte) bool {
+	return len(magic) >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd
+}
+
+// isZstdError reports whether err is the zstd decoder's complaint about
+// the stream's bytes.
+func isZstdError(err error) bool {
+	for _, e := range []error{zstd.ErrMagicMismatch, zstd.ErrWindowSizeExceeded, zstd.ErrWindowSizeTooSmall,
+		zstd.ErrBlockTooSmall, zstd.ErrReservedBlockType, zstd.ErrCompressedSizeTooBig, zstd.ErrCRCMismatch,
+		zstd.ErrFrameSizeMismatch, zstd.ErrDecoderSizeExceeded, zstd.ErrUnknownDictionary, zstd.ErrFrameSizeExceeded} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // LimitReader reads R, and fails with ErrTooLarge once more than Max bytes
