@@ -61,7 +61,7 @@ type Reader struct {
 
 	opened     bool
 	compressed bool
-	isZstd     bool // the object is zstd (else gzip when compressed)
+	isZstd     bool    // the object is zstd (else gzip when compressed)
 	line       int     // number of the last line read
 	layout     *Layout // the columns named by the last header
 	headerText []byte  // that header line, to reuse its layout when the same header comes again
