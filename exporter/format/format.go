@@ -1,8 +1,9 @@
 // Package format tells the kinds of flow-log objects apart by their content
 // and gives a reader for each: version-2 text (AWS, IONOS, Tencent, the
-// collector) and IBM Cloud Flow Logs JSON. A format is chosen from the
-// object's first bytes (after gunzip), never from its key. New formats
-// (Parquet, say) are one more entry in the registry.
+// collector; plain, gzip or zstd), IBM Cloud Flow Logs JSON and AWS's
+// Parquet output. A format is chosen from the object's first bytes (after
+// gunzip), never from its key. A new format is one more entry in the
+// registry.
 package format
 
 import (
@@ -58,7 +59,7 @@ var IBM = Format{
 }
 
 // Builtin are the formats flowlog reads, in the order they are tried.
-var Builtin = []Format{IBM, V2}
+var Builtin = []Format{Parquet, IBM, V2}
 
 // Detector picks the format of objects and keeps a reader of each format,
 // made on first use. It reuses its gzip state and readers: one per worker,

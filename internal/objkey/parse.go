@@ -10,7 +10,7 @@ import (
 type Layout uint8
 
 const (
-	// Other is any key ending .log, .log.gz, .log.zst, .json or .json.gz: the time comes
+	// Other is any key ending .log, .log.gz, .log.zst, .parquet, .json or .json.gz: the time comes
 	// from the object's modification time.
 	Other Layout = iota
 	// IONOS is [prefix/]<name>-<unix end>.log.gz, as IONOS Flow Logs and the
@@ -71,7 +71,7 @@ func Parse(key string) (Info, bool) {
 }
 
 func trimExt(base string) (string, bool) {
-	for _, ext := range []string{".log.gz", ".json.gz", ".log.zst", ".log", ".json"} {
+	for _, ext := range []string{".log.gz", ".json.gz", ".log.zst", ".log.parquet", ".parquet", ".log", ".json"} {
 		if s, ok := strings.CutSuffix(base, ext); ok && s != "" {
 			return s, true
 		}
