@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/parquet-go/parquet-go"
 )
 
 // TestZstdObjects: zstd-compressed text objects are parsed and exported
@@ -63,5 +65,54 @@ func TestZstdObjects(t *testing.T) {
 	}
 	if sizes[0] != sizes[1] {
 		t.Errorf("documents per object %v, want the twins equal", sizes)
+	}
+}
+
+// TestParquetObjects: an AWS Parquet object is parsed like its text twin.
+func TestParquetObjects(t *testing.T) {
+	type row struct {
+		Version     int32   `parquet:"version"`
+		AccountID   string  `parquet:"account_id"`
+		InterfaceID string  `parquet:"interface_id"`
+		SrcAddr     *string `parquet:"srcaddr,optional"`
+		DstAddr     *string `parquet:"dstaddr,optional"`
+		SrcPort     *int32  `parquet:"srcport,optional"`
+		DstPort     *int32  `parquet:"dstport,optional"`
+		Protocol    *int32  `parquet:"protocol,optional"`
+		Packets     *int64  `parquet:"packets,optional"`
+		Bytes       *int64  `parquet:"bytes,optional"`
+		Start       int64   `parquet:"start"`
+		End         int64   `parquet:"end"`
+		Action      *string `parquet:"action,optional"`
+		LogStatus   string  `parquet:"log_status"`
+	}
+	s := func(v string) *string { return &v }
+	i32 := func(v int32) *int32 { return &v }
+	i64 := func(v int64) *int64 { return &v }
+	rows := []row{
+		{2, "123456789010", "eni-1235b8ca123456789", s("172.31.16.139"), s("172.31.16.21"), i32(20641), i32(22), i32(6), i64(20), i64(4249), 1418530010, 1418530070, s("ACCEPT"), "OK"},
+		{2, "123456789010", "eni-1235b8ca123456789", nil, nil, nil, nil, nil, nil, nil, 1431280876, 1431280934, nil, "NODATA"},
+	}
+	text := "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n" +
+		"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK\n" +
+		"2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA\n"
+	dir := t.TempDir()
+	var b bytes.Buffer
+	w := parquet.NewGenericWriter[row](&b, parquet.Compression(&parquet.Gzip))
+	w.Write(rows)
+	w.Close()
+	pq, tx := filepath.Join(dir, "a.log.parquet"), filepath.Join(dir, "a.log")
+	os.WriteFile(pq, b.Bytes(), 0o644)
+	os.WriteFile(tx, []byte(text), 0o644)
+	fromPq, stderr, code1 := flowlog(t, "", "parse", "--output", "ecs", pq)
+	fromTx, _, code2 := flowlog(t, "", "parse", "--output", "ecs", tx)
+	// event.id differs by key and line; the rest is the same.
+	strip := func(s string) string { return regexp.MustCompile(`"id":"[^"]*"`).ReplaceAllString(s, "") }
+	if code1 != 0 || code2 != 0 || strip(fromPq) != strip(fromTx) || strings.Count(fromPq, "\n") != 2 {
+		t.Fatalf("exit %d/%d\nparquet: %s\ntext:    %s\n%s", code1, code2, fromPq, fromTx, stderr)
+	}
+	os.WriteFile(pq, b.Bytes()[:b.Len()/2], 0o644)
+	if _, stderr, code := flowlog(t, "", "parse", pq); code != 2 || !strings.Contains(stderr, "object is corrupt") {
+		t.Errorf("cut Parquet: exit %d, %s", code, stderr)
 	}
 }
