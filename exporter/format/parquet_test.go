@@ -252,3 +252,52 @@ func writeParquetF(f *testing.F, rows []awsRow) []byte {
 	w.Close()
 	return b.Bytes()
 }
+
+// BenchmarkParquetReader reads a 20,000-row AWS Parquet object (gzip
+// pages, row groups of 5,000) through the reader.
+func BenchmarkParquetReader(b *testing.B) {
+	g, err := gen.New(gen.Config{Name: "pq", Objects: 1, Records: 20000, Seed: 5, Start: gen.DefaultStart,
+		Interval: gen.DefaultConfig().Interval, Header: true, AccountID: "123456789012"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rows []awsRow
+	pr := parser.NewReader(bytes.NewReader(g.Object(0)), "x", parser.Options{})
+	for {
+		rec, err := pr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		rows = append(rows, rowOf(rec))
+	}
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[awsRow](&buf, parquet.MaxRowsPerRowGroup(5000), parquet.Compression(&parquet.Gzip))
+	w.Write(rows)
+	w.Close()
+	data := buf.Bytes()
+	d := NewDetector(nil, parser.Options{})
+	r := d.Reader(data)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		r.Reset(bytes.NewReader(data), "bench.parquet")
+		n := 0
+		for {
+			_, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != len(rows) {
+			b.Fatalf("%d rows", n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/record")
+}
