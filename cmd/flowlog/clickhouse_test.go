@@ -253,6 +253,11 @@ func TestExportClickHouseDownIntegration(t *testing.T) {
 	if _, m := get("/metrics"); !strings.Contains(m, "flowlog_clickhouse_up{") || !regexp.MustCompile(`flowlog_clickhouse_up\{[^}]*\} 0`).MatchString(m) {
 		t.Errorf("metrics with the server down lack flowlog_clickhouse_up 0")
 	}
+	// The sink is down from the start; wait for an insert to fail too
+	// before the server comes back (under load the first one can be late).
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(stderr.String(), "insert failed") && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
 	f.ch.Start()
 	deadline = time.Now().Add(90 * time.Second)
 	for n, _ := f.rows(t); int(n) < f.records && time.Now().Before(deadline); n, _ = f.rows(t) {

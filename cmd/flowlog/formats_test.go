@@ -93,9 +93,11 @@ func TestParquetObjects(t *testing.T) {
 		{2, "123456789010", "eni-1235b8ca123456789", s("172.31.16.139"), s("172.31.16.21"), i32(20641), i32(22), i32(6), i64(20), i64(4249), 1418530010, 1418530070, s("ACCEPT"), "OK"},
 		{2, "123456789010", "eni-1235b8ca123456789", nil, nil, nil, nil, nil, nil, nil, 1431280876, 1431280934, nil, "NODATA"},
 	}
-	text := "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n" +
-		"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK\n" +
-		"2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA\n"
+	// Written with '|' for spaces: a record line in the test binary would
+	// parse (TestParseOfABinary reads the binary).
+	text := strings.ReplaceAll("version|account-id|interface-id|srcaddr|dstaddr|srcport|dstport|protocol|packets|bytes|start|end|action|log-status\n"+
+		"2|123456789010|eni-1235b8ca123456789|172.31.16.139|172.31.16.21|20641|22|6|20|4249|1418530010|1418530070|ACCEPT|OK\n"+
+		"2|123456789010|eni-1235b8ca123456789|-|-|-|-|-|-|-|1431280876|1431280934|-|NODATA\n", "|", " ")
 	dir := t.TempDir()
 	var b bytes.Buffer
 	w := parquet.NewGenericWriter[row](&b, parquet.Compression(&parquet.Gzip))
