@@ -16,6 +16,9 @@ TOOLS_DIR  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flowlog/bin
 MINIO_BIN  ?= $(TOOLS_DIR)/minio-$(MINIO_VERSION)
 VICTORIALOGS_VERSION := v1.52.1
 VICTORIALOGS_BIN ?= $(TOOLS_DIR)/victoria-logs-$(VICTORIALOGS_VERSION)
+# JetStream for the bucket-notification tests: MinIO publishes to it.
+NATS_SERVER_VERSION := v2.15.2
+NATS_SERVER_BIN ?= $(TOOLS_DIR)/nats-server-$(NATS_SERVER_VERSION)
 # The ClickHouse tests run the real ClickHouse engine: chDB's libchdb.so, from
 # npm, behind internal/testserver/chserver.
 CHDB_VERSION := 26.7.3-stable.1
@@ -26,7 +29,7 @@ APT_TOOLS  := tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 softflowd:s
 FLOWLOG_REQUIRE_TOOLS ?= $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 # Tests never reach the cloud metadata address.
 AWS_EC2_METADATA_DISABLED := true
-export MINIO_BIN VICTORIALOGS_BIN CHDB_LIB FLOWLOG_REQUIRE_TOOLS AWS_EC2_METADATA_DISABLED
+export MINIO_BIN VICTORIALOGS_BIN NATS_SERVER_BIN CHDB_LIB FLOWLOG_REQUIRE_TOOLS AWS_EC2_METADATA_DISABLED
 
 .DEFAULT_GOAL := help
 .PHONY: help build test test-deps tidy bench bench-collect bench-nfpcapd fuzz lint demo clean
@@ -43,7 +46,7 @@ test: test-deps lint tidy ## lint, check go.mod, run every test with the race de
 tidy: ## fail when go.mod or go.sum are not tidy
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
 
-test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, chromium, MinIO, VictoriaLogs, chDB
+test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, chromium, MinIO, VictoriaLogs, nats-server, chDB
 	@missing=; for t in $(APT_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -62,6 +65,12 @@ test-deps: ## install what the integration tests use: tshark, tcpdump, nftables,
 	  mkdir -p "$(TOOLS_DIR)" && tmp=$$(mktemp -d) && \
 	  GOBIN=$$tmp CGO_ENABLED=0 $(GO) install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$(VICTORIALOGS_VERSION) && \
 	  mv $$tmp/victoria-logs "$(VICTORIALOGS_BIN)" && rmdir $$tmp; \
+	fi
+	@if [ ! -x "$(NATS_SERVER_BIN)" ]; then \
+	  echo "building nats-server $(NATS_SERVER_VERSION) (JetStream, for the notification tests) into $(TOOLS_DIR) (under a minute, once)"; \
+	  mkdir -p "$(TOOLS_DIR)" && tmp=$$(mktemp -d) && \
+	  GOBIN=$$tmp CGO_ENABLED=0 $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION) && \
+	  mv $$tmp/nats-server "$(NATS_SERVER_BIN)" && rmdir $$tmp; \
 	fi
 	@if [ ! -f "$(CHDB_LIB)" ] && ! command -v npm >/dev/null; then \
 	  echo "not installed: chDB (it comes from npm, which is missing; the ClickHouse tests will skip)"; \

@@ -75,18 +75,31 @@ type MinIO struct {
 	proc    *process
 
 	AccessKey, SecretKey string
+	env                  []string // more of MinIO's settings, NAME=value
 }
 
 // StartMinIO starts MinIO with an empty data folder; it stops when the test ends.
-func StartMinIO(t testing.TB) *MinIO {
+func StartMinIO(t testing.TB) *MinIO { return StartMinIOWith(t) }
+
+// StartMinIOWith starts MinIO with more settings in its environment
+// (MINIO_NOTIFY_NATS_…=…, say).
+func StartMinIOWith(t testing.TB, env ...string) *MinIO {
 	t.Helper()
 	bin := FindBinary("MINIO_BIN", "minio")
 	Require(t, "minio (go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c)", bin)
 	m := &MinIO{t: t, bin: bin, dataDir: t.TempDir(), port: FreePort(t),
-		AccessKey: "flowlogtest", SecretKey: "flowlogtest-secret"}
+		AccessKey: "flowlogtest", SecretKey: "flowlogtest-secret", env: env}
 	m.Start()
 	t.Cleanup(m.Stop)
 	return m
+}
+
+// NATSTarget is the environment that makes MinIO publish bucket
+// notifications to JetStream subject subject at addr, as target id
+// (arn:minio:sqs::<id>:nats). The stream must exist before MinIO starts.
+func NATSTarget(id, addr, subject string) []string {
+	return []string{"MINIO_NOTIFY_NATS_ENABLE_" + id + "=on", "MINIO_NOTIFY_NATS_ADDRESS_" + id + "=" + addr,
+		"MINIO_NOTIFY_NATS_SUBJECT_" + id + "=" + subject, "MINIO_NOTIFY_NATS_JETSTREAM_" + id + "=on"}
 }
 
 // Endpoint returns the server's http:// address.
@@ -108,6 +121,7 @@ func (m *MinIO) Start() {
 		"--console-address", "127.0.0.1:"+strconv.Itoa(FreePort(m.t)), m.dataDir)
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
+	cmd.Env = append(cmd.Env, m.env...)
 	m.proc = startProcess(m.t, "minio", cmd)
 	m.proc.waitHTTP(m.t, "minio", m.Endpoint()+"/minio/health/ready", 60*time.Second)
 }

@@ -1,0 +1,63 @@
+package testserver
+
+import (
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// NATS is a real nats-server with JetStream on loopback.
+type NATS struct {
+	t       testing.TB
+	bin     string
+	dataDir string
+	port    int
+	monitor int
+	proc    *process
+}
+
+// StartNATS starts nats-server with JetStream and an empty store folder;
+// it stops when the test ends.
+func StartNATS(t testing.TB) *NATS {
+	t.Helper()
+	bin := FindBinary("NATS_SERVER_BIN", "nats-server")
+	Require(t, "nats-server (go install github.com/nats-io/nats-server/v2@v2.15.2)", bin)
+	n := &NATS{t: t, bin: bin, dataDir: t.TempDir(), port: FreePort(t), monitor: FreePort(t)}
+	n.Start()
+	t.Cleanup(n.Stop)
+	return n
+}
+
+// Addr is the client address, host:port.
+func (n *NATS) Addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
+
+// URL is the client URL, nats://host:port.
+func (n *NATS) URL() string { return "nats://" + n.Addr() }
+
+// Start (re)starts the server on its port and store folder and waits until
+// JetStream answers.
+func (n *NATS) Start() {
+	n.t.Helper()
+	if n.proc != nil {
+		return
+	}
+	cmd := exec.Command(n.bin, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-m", strconv.Itoa(n.monitor),
+		"-js", "-sd", n.dataDir)
+	n.proc = startProcess(n.t, "nats-server", cmd)
+	n.proc.waitHTTP(n.t, "nats-server", "http://127.0.0.1:"+strconv.Itoa(n.monitor)+"/healthz?js-enabled-only=true", 30*time.Second)
+}
+
+// Stop stops the server by its process id and waits for it to exit.
+func (n *NATS) Stop() { n.stop(syscall.SIGTERM) }
+
+// Kill kills the server by its process id, as a crash does.
+func (n *NATS) Kill() { n.stop(syscall.SIGKILL) }
+
+func (n *NATS) stop(sig syscall.Signal) {
+	if n.proc != nil {
+		n.proc.stop(sig, 10*time.Second)
+		n.proc = nil
+	}
+}
