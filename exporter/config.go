@@ -25,6 +25,7 @@ import (
 	"github.com/flowlog/flowlog/exporter/deadletter"
 	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/pipeline"
+	"github.com/flowlog/flowlog/exporter/queue"
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/source"
 	"github.com/flowlog/flowlog/internal/config"
@@ -35,18 +36,22 @@ import (
 // Config is one exporter: its sources, its sinks, and how to get from one
 // to the other.
 type Config struct {
-	Listen     string         `yaml:"listen"`      // /metrics, /healthz, /readyz; "" turns it off
-	Checkpoint string         `yaml:"checkpoint"`  // state file; default one per set of sources under ~/.local/state/flowlog
-	DeadLetter string         `yaml:"dead_letter"` // folder for rejected records; "" keeps only logs and counts
-	Workers    int            `yaml:"workers"`
-	Poll       time.Duration  `yaml:"poll"`
-	LookBack   time.Duration  `yaml:"lookback"`
-	Source     SourceConfig   `yaml:"source"`  // one source…
-	Sources    []SourceConfig `yaml:"sources"` // …or several, each with its own pipeline
-	SinkNodes  []yaml.Node    `yaml:"sinks"`   // decoded into Sinks by Load
-	Sinks      []SinkConfig   `yaml:"-"`
-	Enrich     enrich.Config  `yaml:"enrich"`
-	Limits     Limits         `yaml:"limits"`
+	Listen     string        `yaml:"listen"`      // /metrics, /healthz, /readyz; "" turns it off
+	Checkpoint string        `yaml:"checkpoint"`  // state file; default one per set of sources under ~/.local/state/flowlog
+	DeadLetter string        `yaml:"dead_letter"` // folder for rejected records; "" keeps only logs and counts
+	Workers    int           `yaml:"workers"`
+	Poll       time.Duration `yaml:"poll"`
+	LookBack   time.Duration `yaml:"lookback"`
+	Source     SourceConfig  `yaml:"source"` // one source…
+	// NATS, when set, makes export deliver the objects that bucket
+	// notifications in a JetStream stream name, instead of listing the
+	// (single, s3://) source: many exporters share the consumer.
+	NATS      *queue.NATSConfig `yaml:"nats"`
+	Sources   []SourceConfig    `yaml:"sources"` // …or several, each with its own pipeline
+	SinkNodes []yaml.Node       `yaml:"sinks"`   // decoded into Sinks by Load
+	Sinks     []SinkConfig      `yaml:"-"`
+	Enrich    enrich.Config     `yaml:"enrich"`
+	Limits    Limits            `yaml:"limits"`
 
 	// Redactor hides the values the file took from the environment in
 	// errors and logs.
@@ -148,6 +153,25 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxRecordsInFlight < 1 || c.Limits.MaxBytesInFlight < 1 {
 		return errors.New("limits: max_records_in_flight and max_bytes_in_flight must be at least 1")
+	}
+	if c.NATS != nil {
+		d := queue.DefaultNATSConfig()
+		if c.NATS.Consumer == "" {
+			c.NATS.Consumer = d.Consumer
+		}
+		if c.NATS.AckWait == 0 {
+			c.NATS.AckWait = d.AckWait
+		}
+		if c.NATS.MaxDeliver == 0 {
+			c.NATS.MaxDeliver = d.MaxDeliver
+		}
+		if err := c.NATS.Validate(); err != nil {
+			return fmt.Errorf("nats.%w", err)
+		}
+		all := c.AllSources()
+		if loc, err := objstore.ParseLocation(all[0].URL); len(all) != 1 || err != nil || !loc.IsS3() {
+			return errors.New("nats: bucket notifications need exactly one s3:// source, the bucket they are about")
+		}
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/flowlog/flowlog/exporter"
 	"github.com/flowlog/flowlog/exporter/enrich"
 	"github.com/flowlog/flowlog/exporter/pipeline"
+	"github.com/flowlog/flowlog/exporter/queue"
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/source"
 	"github.com/flowlog/flowlog/internal/objstore"
@@ -242,10 +243,23 @@ func runExport(cmd *cobra.Command, s streams, o exportOptions, cfg exporter.Conf
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g, gctx := errgroup.WithContext(ctx)
-	for i, p := range st.pipes {
-		log.Info("exporting", "source", st.parts.Sources[i].Name(), "sinks", cfg.SinkNames(),
-			"checkpoint", st.parts.Checkpoint.Path(), "poll", cfg.Poll, "lookback", cfg.LookBack)
-		g.Go(func() error { return p.Run(gctx) })
+	if cfg.NATS != nil {
+		q, err := queue.OpenNATS(ctx, *cfg.NATS)
+		if err != nil {
+			st.stop()
+			return errf("export: nats: %v", err)
+		}
+		defer q.Close()
+		p := st.pipes[0]
+		log.Info("exporting what bucket notifications name", "queue", q.Name(), "source", st.parts.Sources[0].Name(),
+			"sinks", cfg.SinkNames())
+		g.Go(func() error { return p.RunQueue(gctx, q) })
+	} else {
+		for i, p := range st.pipes {
+			log.Info("exporting", "source", st.parts.Sources[i].Name(), "sinks", cfg.SinkNames(),
+				"checkpoint", st.parts.Checkpoint.Path(), "poll", cfg.Poll, "lookback", cfg.LookBack)
+			g.Go(func() error { return p.Run(gctx) })
+		}
 	}
 	if cfg.Listen != "" {
 		all := func(check func(*pipeline.Pipeline) error) func() error {

@@ -11,12 +11,16 @@ package deadletter
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/internal/atomicfile"
@@ -167,4 +171,33 @@ func (l *Letters) Abort() {
 	}
 	l.f.Abort()
 	l.f = nil
+}
+
+// maxMessage bounds the part of a queue message kept.
+const maxMessage = 64 << 10
+
+// Message keeps a queue message that can never be delivered, with the
+// reason: <dir>/messages/<hash>.json, named by its content (the same
+// message dropped twice is one file). A nil Dir keeps nothing.
+func (d *Dir) Message(body []byte, reason string) error {
+	if d == nil {
+		return nil
+	}
+	sum := sha256.Sum256(body)
+	path := filepath.Join(d.dir, "messages", hex.EncodeToString(sum[:8])+".json")
+	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+		return fmt.Errorf("dead letters: %w", err)
+	}
+	kept := body[:min(len(body), maxMessage)]
+	doc := map[string]any{"reason": reason, "bytes": len(body)}
+	if utf8.Valid(kept) {
+		doc["message"] = string(kept)
+	} else {
+		doc["message_base64"] = kept
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, 0o666, func(w io.Writer) error { _, err := w.Write(append(b, '\n')); return err })
 }

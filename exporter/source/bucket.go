@@ -397,3 +397,7 @@ func (b *Bucket) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// BucketName is the bucket the source reads: queue messages naming another
+// are not its.
+func (b *Bucket) BucketName() string { return b.bucket }
