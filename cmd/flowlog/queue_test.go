@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -32,6 +29,7 @@ func TestExportNATSIntegration(t *testing.T) {
 		t.Skip("starts nats-server and MinIO")
 	}
 	n := testserver.StartNATS(t)
+	m, stream := testserver.NotifyingMinIO(t, n, "flows", "FLOWLOG", "flowlog.objects")
 	nc, err := nats.Connect(n.URL())
 	if err != nil {
 		t.Fatal(err)
@@ -40,20 +38,6 @@ func TestExportNATSIntegration(t *testing.T) {
 	js, _ := jetstream.New(nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FLOWLOG", Subjects: []string{"flowlog.objects"},
-		Retention: jetstream.WorkQueuePolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := testserver.StartMinIOWith(t, testserver.NATSTarget("FLOWLOG", n.Addr(), "flowlog.objects")...)
-	m.CreateBucket("flows")
-	if _, err := m.Client().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
-		Bucket: aws.String("flows"),
-		NotificationConfiguration: &types.NotificationConfiguration{QueueConfigurations: []types.QueueConfiguration{{
-			QueueArn: aws.String("arn:minio:sqs::FLOWLOG:nats"), Events: []types.Event{"s3:ObjectCreated:*"}}}},
-	}); err != nil {
-		t.Fatal(err)
-	}
 	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
 	dir := t.TempDir()

@@ -1,11 +1,19 @@
 package testserver
 
 import (
+	"context"
+
 	"os/exec"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // NATS is a real nats-server with JetStream on loopback.
@@ -60,4 +68,38 @@ func (n *NATS) stop(sig syscall.Signal) {
 		n.proc.stop(sig, 10*time.Second)
 		n.proc = nil
 	}
+}
+
+// NotifyingMinIO starts MinIO publishing the objects created in bucket to
+// JetStream: stream (created first, a work queue on subject) on n. It
+// returns MinIO and a connection's view of the stream; both end with the
+// test.
+func NotifyingMinIO(t testing.TB, n *NATS, bucket, stream, subject string) (*MinIO, jetstream.Stream) {
+	t.Helper()
+	nc, err := nats.Connect(n.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{subject}, Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := StartMinIOWith(t, NATSTarget(stream, n.Addr(), subject)...)
+	m.CreateBucket(bucket)
+	_, err = m.Client().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
+		Bucket: aws.String(bucket),
+		NotificationConfiguration: &types.NotificationConfiguration{QueueConfigurations: []types.QueueConfiguration{{
+			QueueArn: aws.String("arn:minio:sqs::" + stream + ":nats"), Events: []types.Event{"s3:ObjectCreated:*"}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, s
 }

@@ -7,10 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -22,32 +18,9 @@ func TestMinIONotifiesNATSIntegration(t *testing.T) {
 		t.Skip("starts nats-server and MinIO")
 	}
 	n := StartNATS(t)
-	nc, err := nats.Connect(n.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, stream := NotifyingMinIO(t, n, "flows", "FLOWLOG", "flowlog.objects")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FLOWLOG", Subjects: []string{"flowlog.objects"},
-		Retention: jetstream.WorkQueuePolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := StartMinIOWith(t, NATSTarget("FLOWLOG", n.Addr(), "flowlog.objects")...)
-	m.CreateBucket("flows")
-	_, err = m.Client().PutBucketNotificationConfiguration(ctx, &s3.PutBucketNotificationConfigurationInput{
-		Bucket: aws.String("flows"),
-		NotificationConfiguration: &types.NotificationConfiguration{QueueConfigurations: []types.QueueConfiguration{{
-			QueueArn: aws.String("arn:minio:sqs::FLOWLOG:nats"), Events: []types.Event{"s3:ObjectCreated:*"}}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	key := "logs/web 1+x-1767225600.log.gz"
 	m.Put("flows", key, []byte("x"))
 	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "exporters", AckPolicy: jetstream.AckExplicitPolicy})
