@@ -183,7 +183,12 @@ service, with credentials from the AWS environment variables or shared files
 (never in the address). Each listing reaches --lookback into the past, so late
 objects and objects rewritten under the same key (new ETag) are delivered too.
 Formats are recognised by content: version-2 text (with or without header,
-gzip or not) and IBM Cloud Flow Logs JSON.
+plain, gzip or zstd), AWS's Parquet output and IBM Cloud Flow Logs JSON.
+
+Many exporters on one bucket: with "nats:" in the file (-c), export delivers
+what the bucket's notifications in a NATS JetStream stream name instead of
+listing; the exporters share one durable consumer (README: Running many
+exporters).
 
 Sinks: file:///folder (one NDJSON file per object, written atomically: what a
 Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts),

@@ -87,6 +87,7 @@ and delivers them from buckets to files and SIEMs.
 
   flowlog collect -c FILE                capture this host's traffic into objects (daemon)
   flowlog collect --pcap F --out DIR     convert a capture file into objects
+  flowlog collect ctl status -c FILE     a running collector's flow logs; suspend, resume, reload
   flowlog export --source S --sink K     deliver new objects from a bucket or folder, once
   flowlog backfill --source S --since T --until T --sink K
                                          deliver a time range of objects, once
