@@ -177,7 +177,7 @@ deterministic event.id, so a crash or a restart neither loses nor duplicates.
   flowlog export --source /var/lib/flowlog/objects --sink file:///var/lib/flowlog/out
   flowlog export -c /etc/flowlog/exporter.yaml --check
 
-Sources: a folder (files ending .log, .log.gz, .json, .json.gz; hidden and
+Sources: a folder (files ending .log, .log.gz, .log.zst, .parquet, .json, .json.gz; hidden and
 still-changing files are skipped), or s3://bucket[/prefix] on any S3-compatible
 service, with credentials from the AWS environment variables or shared files
 (never in the address). Each listing reaches --lookback into the past, so late
