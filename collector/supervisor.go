@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,7 +134,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	for i := range c.cfg.FlowLogs {
 		f, err := s.newFlowLog(c.cfg.FlowLogs[i])
 		if err != nil {
-			s.shutdown(nil)
+			s.shutdown()
 			return fmt.Errorf("flow log %q: %w", c.cfg.FlowLogs[i].Name, err)
 		}
 		f.suspended = suspended[f.cfg.Name]
@@ -146,7 +147,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	defer stopNFLOG()
 	if err := s.reconcile(nctx, true); err != nil {
 		stopNFLOG()
-		s.shutdown(nil)
+		s.shutdown()
 		return err
 	}
 	events := make(chan struct{}, 1)
@@ -184,7 +185,7 @@ loop:
 	}
 	c.running.Store(false)
 	stopNFLOG()
-	s.shutdown(nil)
+	s.shutdown()
 	if err := s.nflogG.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		runErr = err
 	}
@@ -537,7 +538,7 @@ func (s *supervisor) updateNFLOG(ctx context.Context) {
 
 // shutdown stops every unit, writing the open windows, and closes their
 // rings once their captures have ended.
-func (s *supervisor) shutdown(_ error) {
+func (s *supervisor) shutdown() {
 	now := time.Now().Unix()
 	for k, u := range s.units {
 		u.stopped = true
@@ -754,18 +755,8 @@ func (s *supervisor) status() []FlowLogStatus {
 				st.Interfaces = append(st.Interfaces, InterfaceStatus{Name: k.iface, InterfaceID: string(u.l.fl.ifaceID), Why: u.why})
 			}
 		}
-		slices.SortFunc(st.Interfaces, func(a, b InterfaceStatus) int { return cmpString(a.Name, b.Name) })
+		slices.SortFunc(st.Interfaces, func(a, b InterfaceStatus) int { return strings.Compare(a.Name, b.Name) })
 		out = append(out, st)
 	}
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -138,7 +139,7 @@ func TestKibanaObjects(t *testing.T) {
 					t.Errorf("%s: field %s is not mapped", where, f)
 				case docs[f] == nil:
 					t.Errorf("%s: field %s is in no document the sink writes", where, f)
-				case agg && !oneOf(typ, "keyword", "constant_keyword", "ip", "long", "date"):
+				case agg && !slices.Contains([]string{"keyword", "constant_keyword", "ip", "long", "date"}, typ):
 					t.Errorf("%s: field %s of type %s cannot be aggregated", where, f, typ)
 				}
 			}
@@ -254,13 +255,4 @@ func lensType(esType string) string {
 		return "number"
 	}
 	return esType
-}
-
-func oneOf(s string, in ...string) bool {
-	for _, v := range in {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }

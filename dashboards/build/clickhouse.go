@@ -8,7 +8,6 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
-	"github.com/grafana/grafana-foundation-sdk/go/geomap"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/table"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
@@ -111,13 +110,7 @@ func ClickHouse() (dashboard.Dashboard, error) {
 		chFilter("flow_end")+"\n  AND log_status = 'OK'\nGROUP BY source\nHAVING (ports >= ${scan_min} OR hosts >= ${scan_min}) AND rejected_share > 0.5\nORDER BY ports + hosts DESC\nLIMIT 50"))
 
 	b.WithRow(dashboard.NewRowBuilder("Countries and AS (needs GeoIP enrichment)"))
-	b.WithPanel(geomap.NewPanelBuilder().Title("Traffic by source country").Datasource(ds(ClickHousePlugin)).Unit("decbytes").Height(10).Span(12).
-		View(geomap.NewMapViewConfigBuilder().Id("zero")).
-		Basemap(built[common.MapLayerOptions]{common.MapLayerOptions{Type: "default", Name: "Basemap"}}).
-		Layers([]cog.Builder[common.MapLayerOptions]{built[common.MapLayerOptions]{common.MapLayerOptions{Type: "markers", Name: "Countries",
-			Location: &common.FrameGeometrySource{Mode: common.FrameGeometrySourceModeLookup, Lookup: cog.ToPtr("country"),
-				Gazetteer: cog.ToPtr("public/gazetteer/countries.json")},
-			Config: map[string]any{"showLegend": true, "style": map[string]any{"size": map[string]any{"field": "bytes", "min": 4, "max": 30, "fixed": 5}}}}}}).
+	b.WithPanel(countryMap(ClickHousePlugin, "country", "bytes").
 		WithTarget(sqlTable("SELECT src_country AS country, sum(bytes) AS bytes, sum(flows) AS flows\nFROM " + rollupTable + "\n" +
 			chFilter("time") + "\n  AND log_status = 'OK' AND src_country != ''\nGROUP BY country\nORDER BY bytes DESC")))
 	b.WithPanel(sqlTablePanel("Top source AS", 12, "SELECT src_as AS as_number, any(src_as_org) AS organization, sum(bytes) AS bytes, count() AS flows,\n"+

@@ -17,6 +17,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/geomap"
 )
 
 // The Grafana datasource plugins the dashboards use.
@@ -184,4 +185,16 @@ func numberPanels(d *dashboard.Dashboard) {
 // named even when hidden).
 func noFooter() built[common.TableFooterOptions] {
 	return built[common.TableFooterOptions]{common.TableFooterOptions{Show: false, Reducer: []string{"sum"}}}
+}
+
+// countryMap is the geomap of traffic by source country: a marker per
+// country (looked up by its ISO code in field country) sized by field size.
+func countryMap(plugin, country, size string) *geomap.PanelBuilder {
+	return geomap.NewPanelBuilder().Title("Traffic by source country").Datasource(ds(plugin)).Unit("decbytes").Height(10).Span(12).
+		View(geomap.NewMapViewConfigBuilder().Id("zero")).
+		Basemap(built[common.MapLayerOptions]{common.MapLayerOptions{Type: "default", Name: "Basemap"}}).
+		Layers([]cog.Builder[common.MapLayerOptions]{built[common.MapLayerOptions]{common.MapLayerOptions{Type: "markers", Name: "Countries",
+			Location: &common.FrameGeometrySource{Mode: common.FrameGeometrySourceModeLookup, Lookup: cog.ToPtr(country),
+				Gazetteer: cog.ToPtr("public/gazetteer/countries.json")},
+			Config: map[string]any{"showLegend": true, "style": map[string]any{"size": map[string]any{"field": size, "min": 4, "max": 30, "fixed": 5}}}}}})
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
-	"github.com/grafana/grafana-foundation-sdk/go/geomap"
 	"github.com/grafana/grafana-foundation-sdk/go/logs"
 	"github.com/grafana/grafana-foundation-sdk/go/loki"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
@@ -99,13 +98,7 @@ func Loki() (dashboard.Dashboard, error) {
 		`count by (srcaddr) (sum by (srcaddr, dstport) (count_over_time(`+lokiSel(`, action="REJECT"`)+dirFilter+` | logfmt [$__range]))) >= $scan_min`))
 
 	b.WithRow(dashboard.NewRowBuilder("Countries and AS (needs GeoIP enrichment)"))
-	b.WithPanel(geomap.NewPanelBuilder().Title("Traffic by source country").Datasource(ds(LokiPlugin)).Unit("decbytes").Height(10).Span(12).
-		View(geomap.NewMapViewConfigBuilder().Id("zero")).
-		Basemap(built[common.MapLayerOptions]{common.MapLayerOptions{Type: "default", Name: "Basemap"}}).
-		Layers([]cog.Builder[common.MapLayerOptions]{built[common.MapLayerOptions]{common.MapLayerOptions{Type: "markers", Name: "Countries",
-			Location: &common.FrameGeometrySource{Mode: common.FrameGeometrySourceModeLookup, Lookup: cog.ToPtr("src_country"),
-				Gazetteer: cog.ToPtr("public/gazetteer/countries.json")},
-			Config: map[string]any{"showLegend": true, "style": map[string]any{"size": map[string]any{"field": "Value", "min": 4, "max": 30, "fixed": 5}}}}}}).
+	b.WithPanel(countryMap(LokiPlugin, "src_country", "Value").
 		WithTransformation(labelsToRows()).
 		WithTarget(lokiInstant(lokiBytes("src_country", lokiSel(ok), dirFilter+` | src_country!=""`, "$__range"))))
 	b.WithPanel(lokiTable("Top source AS", 12, "topk(20, "+lokiBytes("src_as", lokiSel(ok), dirFilter+` | src_as!=""`, "$__range")+")"))

@@ -124,10 +124,9 @@ func (r *Reader) readObject(src io.Reader, name string) error {
 
 func (r *Reader) addRecord(rec *parser.Record) {
 	f := &r.flow
-	*f = Flow{Start: rec.Start, End: rec.End, Account: string(rec.AccountID), Iface: string(rec.InterfaceID),
+	*f = Flow{Start: rec.Start, End: rec.End, Iface: string(rec.InterfaceID),
 		Src: rec.SrcAddr, Dst: rec.DstAddr, SrcPort: rec.SrcPort, DstPort: rec.DstPort, Proto: rec.Protocol,
-		Packets: rec.Packets, Bytes: rec.Bytes, Rejected: rec.Action == parser.ActionReject, Status: rec.LogStatus.String(),
-		HasProto: rec.Has(parser.FieldProtocol)}
+		Packets: rec.Packets, Bytes: rec.Bytes, Rejected: rec.Action == parser.ActionReject, Status: rec.LogStatus.String()}
 	if r.Fill != nil && f.Status == "OK" {
 		r.Fill.Fill(&r.values, rec)
 		if r.values.Src != nil {
@@ -250,7 +249,7 @@ func (r *Reader) maxBytes() int64 {
 }
 
 func flowOf(d *ecsDoc) (Flow, error) {
-	f := Flow{Account: d.Cloud.Account.ID, SrcPort: d.Source.Port, DstPort: d.Destination.Port,
+	f := Flow{SrcPort: d.Source.Port, DstPort: d.Destination.Port,
 		Bytes: d.Network.Bytes, Packets: d.Network.Packets, SrcCountry: d.Source.Geo.Country,
 		Iface: d.Flowlog.InterfaceID, Status: d.Flowlog.LogStatus}
 	if d.AWS.VPCFlow.InterfaceID != "" || d.AWS.VPCFlow.LogStatus != "" {
@@ -289,7 +288,7 @@ func flowOf(d *ecsDoc) (Flow, error) {
 		if err != nil {
 			return f, fmt.Errorf("network.iana_number %q: %v", clip(d.Network.IANA), err)
 		}
-		f.Proto, f.HasProto = uint8(p), true
+		f.Proto = uint8(p)
 	}
 	return f, nil
 }

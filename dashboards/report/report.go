@@ -15,11 +15,10 @@ import (
 // Flow is one record as the report counts it.
 type Flow struct {
 	Start, End       int64 // unix seconds
-	Account, Iface   string
+	Iface            string
 	Src, Dst         netip.Addr
 	SrcPort, DstPort uint16
 	Proto            uint8
-	HasProto         bool
 	Packets, Bytes   uint64
 	Rejected         bool
 	Status           string // OK, NODATA, SKIPDATA

@@ -24,7 +24,7 @@ import (
 
 func flow(src, dst string, port uint16, bytes uint64, rejected bool) *Flow {
 	return &Flow{Start: 1767225600, End: 1767225660, Iface: "eni-1", Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst),
-		DstPort: port, Proto: 6, HasProto: true, Packets: 1, Bytes: bytes, Rejected: rejected, Status: "OK"}
+		DstPort: port, Proto: 6, Packets: 1, Bytes: bytes, Rejected: rejected, Status: "OK"}
 }
 
 func TestSummary(t *testing.T) {

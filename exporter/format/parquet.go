@@ -39,7 +39,6 @@ type parquetReader struct {
 	opts   parser.Options
 	name   string
 	tmp    *os.File
-	file   *parquet.File
 	groups []parquet.RowGroup
 	group  int
 	rows   parquet.Rows
@@ -73,7 +72,7 @@ func (r *parquetReader) closeObject() {
 		r.tmp.Close()
 		r.tmp = nil
 	}
-	r.file, r.groups, r.layout = nil, nil, nil
+	r.groups, r.layout = nil, nil
 }
 
 func (r *parquetReader) fail(err error) error {
@@ -144,7 +143,7 @@ func (r *parquetReader) open() error {
 	if known == 0 {
 		return fmt.Errorf("%w: no column is a flow-log field (%v)", parser.ErrCorrupt, names)
 	}
-	r.file, r.groups, r.names = pf, pf.RowGroups(), names
+	r.groups, r.names = pf.RowGroups(), names
 	if r.batch == nil {
 		r.batch = make([]parquet.Row, parquetRowBatch)
 	}

@@ -176,25 +176,31 @@ func TestBucketPrefixesIntegration(t *testing.T) {
 		{"ionos", []string{"ionos/"}, []string{keys[6]}},
 		{"ionos,AWSLogs/111/vpcflowlogs/us-east-1", []string{"AWSLogs/111/vpcflowlogs/us-east-1/ (2024/05/02…2024/05/03/)", "ionos/"}, []string{keys[3], keys[6]}},
 	} {
-		b := NewBucket(client, "aws", strings.Split(c.prefix, ",")...)
-		prefixes, err := b.Prefixes(context.Background(), may2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(c.wantPrefixes, prefixes); diff != "" {
-			t.Errorf("prefix %q: listed (-want +got):\n%s", c.prefix, diff)
-		}
-		l, err := b.List(context.Background(), may2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, o := range l.Objects {
-			got = append(got, o.Key)
-		}
-		if diff := cmp.Diff(c.wantKeys, got); diff != "" {
-			t.Errorf("prefix %q: objects (-want +got):\n%s", c.prefix, diff)
-		}
+		wantListing(t, NewBucket(client, "aws", strings.Split(c.prefix, ",")...), c.prefix, may2, c.wantPrefixes, c.wantKeys)
+	}
+}
+
+// wantListing checks the key ranges a bucket source reads for r, and the
+// objects it lists.
+func wantListing(t *testing.T, b *Bucket, prefix string, r Range, wantPrefixes, wantKeys []string) {
+	t.Helper()
+	prefixes, err := b.Prefixes(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantPrefixes, prefixes); diff != "" {
+		t.Errorf("prefix %q: listed (-want +got):\n%s", prefix, diff)
+	}
+	l, err := b.List(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range l.Objects {
+		got = append(got, o.Key)
+	}
+	if diff := cmp.Diff(wantKeys, got); diff != "" {
+		t.Errorf("prefix %q: objects (-want +got):\n%s", prefix, diff)
 	}
 }
 
@@ -233,25 +239,7 @@ func TestBucketHourlyIntegration(t *testing.T) {
 		{"AWSLogs", Range{Since: day(1).Add(23 * time.Hour), Until: day(2).Add(59 * time.Minute)},
 			[]string{"AWSLogs/333/vpcflowlogs/ap-south-1/ (2024/05/01/23…2024/05/02/01/)"}, []string{keys[0], keys[1]}},
 	} {
-		b := NewBucket(m.Client(), "aws", c.prefix)
-		prefixes, err := b.Prefixes(context.Background(), c.r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(c.wantPrefixes, prefixes); diff != "" {
-			t.Errorf("prefix %q: listed (-want +got):\n%s", c.prefix, diff)
-		}
-		l, err := b.List(context.Background(), c.r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, o := range l.Objects {
-			got = append(got, o.Key)
-		}
-		if diff := cmp.Diff(c.wantKeys, got); diff != "" {
-			t.Errorf("prefix %q: objects (-want +got):\n%s", c.prefix, diff)
-		}
+		wantListing(t, NewBucket(m.Client(), "aws", c.prefix), c.prefix, c.r, c.wantPrefixes, c.wantKeys)
 	}
 }
 
