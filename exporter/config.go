@@ -43,15 +43,15 @@ type Config struct {
 	Poll       time.Duration `yaml:"poll"`
 	LookBack   time.Duration `yaml:"lookback"`
 	Source     SourceConfig  `yaml:"source"` // one source…
-	// NATS, when set, makes export deliver the objects that bucket
-	// notifications in a JetStream stream name, instead of listing the
-	// (single, s3://) source: many exporters share the consumer.
-	NATS      *queue.NATSConfig `yaml:"nats"`
-	Sources   []SourceConfig    `yaml:"sources"` // …or several, each with its own pipeline
-	SinkNodes []yaml.Node       `yaml:"sinks"`   // decoded into Sinks by Load
-	Sinks     []SinkConfig      `yaml:"-"`
-	Enrich    enrich.Config     `yaml:"enrich"`
-	Limits    Limits            `yaml:"limits"`
+	// Queue, when set, makes export deliver the objects that bucket
+	// notifications in a queue (NATS JetStream or SQS) name, instead of
+	// listing the (single, s3://) source: many exporters share the queue.
+	Queue     *queue.Config  `yaml:"queue"`
+	Sources   []SourceConfig `yaml:"sources"` // …or several, each with its own pipeline
+	SinkNodes []yaml.Node    `yaml:"sinks"`   // decoded into Sinks by Load
+	Sinks     []SinkConfig   `yaml:"-"`
+	Enrich    enrich.Config  `yaml:"enrich"`
+	Limits    Limits         `yaml:"limits"`
 
 	// Redactor hides the values the file took from the environment in
 	// errors and logs.
@@ -154,23 +154,17 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxRecordsInFlight < 1 || c.Limits.MaxBytesInFlight < 1 {
 		return errors.New("limits: max_records_in_flight and max_bytes_in_flight must be at least 1")
 	}
-	if c.NATS != nil {
-		d := queue.DefaultNATSConfig()
-		if c.NATS.Consumer == "" {
-			c.NATS.Consumer = d.Consumer
-		}
-		if c.NATS.AckWait == 0 {
-			c.NATS.AckWait = d.AckWait
-		}
-		if c.NATS.MaxDeliver == 0 {
-			c.NATS.MaxDeliver = d.MaxDeliver
-		}
-		if err := c.NATS.Validate(); err != nil {
-			return fmt.Errorf("nats.%w", err)
+	if c.Queue != nil {
+		c.Queue.SetDefaults()
+		if err := c.Queue.Validate(); err != nil {
+			return fmt.Errorf("queue.%w", err)
 		}
 		all := c.AllSources()
 		if loc, err := objstore.ParseLocation(all[0].URL); len(all) != 1 || err != nil || !loc.IsS3() {
-			return errors.New("nats: bucket notifications need exactly one s3:// source, the bucket they are about")
+			return errors.New("queue: bucket notifications need exactly one s3:// source, the bucket they are about")
+		}
+		if c.Queue.Reconcile != 0 && c.LookBack < c.Queue.ReconcileAfter {
+			return fmt.Errorf("queue.reconcile_after: %s is longer than lookback (%s): the reconciler would find nothing", c.Queue.ReconcileAfter, c.LookBack)
 		}
 	}
 	return nil

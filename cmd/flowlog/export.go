@@ -163,7 +163,8 @@ func flagWords(err error) string {
 func newExportCmd(s streams) *cobra.Command {
 	var o exportOptions
 	var listen string
-	var poll, lookback time.Duration
+	var poll, lookback, reconcile time.Duration
+	var queueURL string
 	cmd := &cobra.Command{
 		Use:   "export --source SOURCE --sink SINK",
 		Short: "Deliver new flow-log objects from a bucket or folder to sinks, as they appear",
@@ -185,10 +186,15 @@ objects and objects rewritten under the same key (new ETag) are delivered too.
 Formats are recognised by content: version-2 text (with or without header,
 plain, gzip or zstd), AWS's Parquet output and IBM Cloud Flow Logs JSON.
 
-Many exporters on one bucket: with "nats:" in the file (-c), export delivers
-what the bucket's notifications in a NATS JetStream stream name instead of
-listing; the exporters share one durable consumer (README: Running many
-exporters).
+Many exporters on one bucket: with --queue (or "queue:" in the file), export
+delivers what the bucket's notifications name instead of listing: an SQS
+queue (AWS S3 → SQS, or S3 → SNS → SQS) or a NATS JetStream stream (MinIO);
+the exporters share it. --reconcile EVERY also lists the bucket at that
+interval and delivers what no exporter recorded (lost notifications).
+README: Running many exporters.
+
+  flowlog export --source s3://flows --queue sqs://sqs.eu-central-1.amazonaws.com/123456789012/flowlog --sink …
+  flowlog export --source 's3://flows?endpoint=…' --queue 'nats://127.0.0.1:4222?stream=flows' --reconcile 15m --sink …
 
 Sinks: file:///folder (one NDJSON file per object, written atomically: what a
 Logstash file input or a SIEM forwarder picks up), stdout, blackhole (counts),
@@ -215,6 +221,21 @@ again at the next start), the checkpoint is written; within 2 seconds.`,
 			}
 			if o.config == "" {
 				cfg.Poll, cfg.LookBack, cfg.Listen = poll, lookback, listen
+				if queueURL != "" {
+					qc, err := queue.ParseURL(queueURL)
+					if err != nil {
+						return usageError("export: --queue: %v", err)
+					}
+					cfg.Queue = &qc
+				}
+			} else if queueURL != "" {
+				return usageError("export: --queue and -c do not go together: set queue: in the configuration file")
+			}
+			if cmd.Flags().Changed("reconcile") {
+				if cfg.Queue == nil {
+					return usageError("export: --reconcile needs a queue (--queue, or queue: in the file): without one, export lists the bucket anyway")
+				}
+				cfg.Queue.Reconcile = reconcile
 			}
 			return redactErr(runExport(cmd, s, o, cfg, redacting(log, cfg.Redactor)), cfg.Redactor)
 		},
@@ -224,6 +245,8 @@ again at the next start), the checkpoint is written; within 2 seconds.`,
 	f.DurationVar(&poll, "poll", 30*time.Second, "time between listings of the source")
 	f.DurationVar(&lookback, "lookback", 24*time.Hour, "how far back listings reach, for late and rewritten objects")
 	f.StringVar(&listen, "listen", "127.0.0.1:9109", "address for /metrics, /healthz and /readyz; empty turns it off")
+	f.StringVar(&queueURL, "queue", "", "deliver what bucket notifications name: sqs://sqs.REGION.amazonaws.com/ACCOUNT/NAME[?endpoint=…] or nats://host:4222?stream=NAME[&consumer=…]")
+	f.DurationVar(&reconcile, "reconcile", 0, "with a queue: list the bucket over --lookback this often and deliver what no exporter recorded (0: off)")
 	return cmd
 }
 
@@ -248,17 +271,21 @@ func runExport(cmd *cobra.Command, s streams, o exportOptions, cfg exporter.Conf
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g, gctx := errgroup.WithContext(ctx)
-	if cfg.NATS != nil {
-		q, err := queue.OpenNATS(ctx, *cfg.NATS)
+	if cfg.Queue != nil {
+		q, qopts, err := cfg.OpenQueue(ctx, log)
 		if err != nil {
 			st.stop()
-			return errf("export: nats: %v", err)
+			return errf("export: %v", err)
 		}
 		defer q.Close()
 		p := st.pipes[0]
-		log.Info("exporting what bucket notifications name", "queue", q.Name(), "source", st.parts.Sources[0].Name(),
-			"sinks", cfg.SinkNames())
-		g.Go(func() error { return p.RunQueue(gctx, q) })
+		args := []any{"queue", q.Name(), "source", st.parts.Sources[0].Name(), "sinks", cfg.SinkNames()}
+		if qopts.Ledger != nil {
+			args = append(args, "reconcile", qopts.Reconcile, "reconcile_after", qopts.ReconcileAfter, "lookback", cfg.LookBack,
+				"ledger", qopts.Ledger.Name())
+		}
+		log.Info("exporting what bucket notifications name", args...)
+		g.Go(func() error { return p.RunQueue(gctx, q, qopts) })
 	} else {
 		for i, p := range st.pipes {
 			log.Info("exporting", "source", st.parts.Sources[i].Name(), "sinks", cfg.SinkNames(),

@@ -52,7 +52,8 @@ source:
   endpoint: %s
   region: us-east-1
   path_style: true
-nats:
+queue:
+  type: nats
   url: %s
   stream: FLOWLOG
   consumer: exporters

@@ -12,6 +12,7 @@ import (
 
 type metrics struct {
 	listed, done, failed, damaged, listErrors prometheus.Counter
+	reconciled, ledgerErrors                  prometheus.Counter
 	bytes, recordsIn, rejected                prometheus.Counter
 	recordsOut, sinkRejected, duplicates      []prometheus.Counter // by sink, in Deps.Sinks order
 
@@ -30,6 +31,8 @@ func newMetrics(reg prometheus.Registerer, sinks []sink.Sink, flight *limiter) (
 	m.failed = counter("objects_failed_total", "Object attempts that failed (a download, a sink): the object is tried again.")
 	m.damaged = counter("objects_damaged_total", "Objects whose own bytes are bad (truncated, corrupt, too large): the records before the damage were delivered, the object is done.")
 	m.listErrors = counter("list_errors_total", "Listings of the source that failed.")
+	m.reconciled = counter("objects_reconciled_total", "Objects the reconciler delivered because no exporter had recorded them (their notification was lost or late).")
+	m.ledgerErrors = counter("ledger_errors_total", "Failures to read or write the shared record of delivered objects (queue mode).")
 	m.bytes = counter("bytes_total", "Stored bytes of the objects delivered.")
 	m.recordsIn = counter("records_in_total", "Records parsed from delivered objects.")
 	m.rejected = counter("records_rejected_total", "Lines that did not parse as records.")
@@ -55,7 +58,7 @@ func newMetrics(reg prometheus.Registerer, sinks []sink.Sink, flight *limiter) (
 	}
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "flowlog", Subsystem: "exporter", Name: "lag_seconds",
 		Help: "Age of the oldest object not yet delivered, as of the last listing; 0 when all are done."}, m.lag)
-	for _, c := range append([]prometheus.Collector{m.listed, m.done, m.failed, m.damaged, m.listErrors, m.bytes, m.recordsIn, m.rejected, out, rej, dup, lag}, inflight...) {
+	for _, c := range append([]prometheus.Collector{m.listed, m.done, m.failed, m.damaged, m.listErrors, m.reconciled, m.ledgerErrors, m.bytes, m.recordsIn, m.rejected, out, rej, dup, lag}, inflight...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

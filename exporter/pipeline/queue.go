@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -16,14 +17,28 @@ import (
 // buckets are not its.
 type bucketed interface{ BucketName() string }
 
+// QueueOptions are what RunQueue does besides delivering messages.
+type QueueOptions struct {
+	// Ledger, when set, records every object delivered where every
+	// exporter sharing the queue reads it.
+	Ledger queue.Ledger
+	// Reconcile, with a Ledger, is how often the source is listed over
+	// LookBack to deliver the objects no exporter recorded: those whose
+	// notification was lost. 0: never.
+	Reconcile time.Duration
+	// ReconcileAfter: objects changed more recently are left to their
+	// notification.
+	ReconcileAfter time.Duration
+}
+
 // RunQueue delivers the objects bucket notifications from q name, until
 // ctx ends; many exporters may share q. A message is acknowledged once
-// every sink acknowledged every record of every object it names; while
-// that takes, the engine is told the message is in progress. A message
-// whose objects failed is handed back for another delivery, up to the
-// queue's attempts, then dropped into the dead letters with the reason; so
-// is one that is no notification at all.
-func (p *Pipeline) RunQueue(ctx context.Context, q queue.Queue) error {
+// every sink acknowledged every record of every object it names (and the
+// ledger, if any, recorded them); while that takes, the engine is told the
+// message is in progress. A message whose objects failed is handed back
+// for another delivery, up to the queue's attempts, then dropped into the
+// dead letters with the reason; so is one that is no notification at all.
+func (p *Pipeline) RunQueue(ctx context.Context, q queue.Queue, opts QueueOptions) error {
 	p.running.Store(true)
 	defer p.running.Store(false)
 	work := make(chan *task)
@@ -34,10 +49,32 @@ func (p *Pipeline) RunQueue(ctx context.Context, q queue.Queue) error {
 	if b, ok := p.deps.Source.(bucketed); ok {
 		bucket = b.BucketName()
 	}
+	r := &queueRun{p: p, q: q, opts: opts, bucket: bucket, inflight: map[string]bool{}}
+	// Replicas started together do not all list at once.
+	nextReconcile := time.Now().Add(time.Duration(rand.Int64N(int64(max(opts.Reconcile, 1)))))
 	running := true
+	send := func(tasks []*task) {
+		for _, t := range tasks {
+			if !running {
+				t.final(Result{Object: t.obj, Outcome: Failed, Err: ctx.Err()})
+				continue
+			}
+			select {
+			case work <- t:
+			case <-ctx.Done():
+				running = false
+				t.final(Result{Object: t.obj, Outcome: Failed, Err: ctx.Err()})
+			}
+		}
+	}
 	for running {
 		if !p.flight.room(ctx) {
 			break
+		}
+		if opts.Ledger != nil && opts.Reconcile > 0 && !time.Now().Before(nextReconcile) {
+			send(r.reconcile(ctx))
+			nextReconcile = time.Now().Add(opts.Reconcile)
+			continue
 		}
 		batch, err := q.Fetch(ctx, p.cfg.Workers)
 		if err != nil {
@@ -55,15 +92,10 @@ func (p *Pipeline) RunQueue(ctx context.Context, q queue.Queue) error {
 		}
 		p.listedOK.Store(time.Now().UnixNano())
 		for _, m := range batch {
-			tasks := p.messageTasks(ctx, q, m, bucket, &msgs)
-			for _, t := range tasks {
-				select {
-				case work <- t:
-				case <-ctx.Done():
-					running = false
-					t.final(Result{Object: t.obj, Outcome: Failed, Err: ctx.Err()})
-				}
-			}
+			send(r.messageTasks(ctx, m, &msgs))
+		}
+		if ctx.Err() != nil {
+			running = false
 		}
 	}
 	close(work)
@@ -72,28 +104,150 @@ func (p *Pipeline) RunQueue(ctx context.Context, q queue.Queue) error {
 		p.log.Warn("stopped before every sink acknowledged; those messages are delivered again")
 	}
 	msgs.Wait()
-	return nil
+	return p.deps.Checkpoint.Flush()
+}
+
+// queueRun is what one RunQueue shares between its messages.
+type queueRun struct {
+	p      *Pipeline
+	q      queue.Queue
+	opts   QueueOptions
+	bucket string
+
+	mu       sync.Mutex
+	inflight map[string]bool // keys handed to workers and not settled
+}
+
+func (r *queueRun) busy(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inflight[key]
+}
+
+func (r *queueRun) start(key string) {
+	r.mu.Lock()
+	r.inflight[key] = true
+	r.mu.Unlock()
+}
+
+func (r *queueRun) end(key string) {
+	r.mu.Lock()
+	delete(r.inflight, key)
+	r.mu.Unlock()
+}
+
+// record writes a delivered object into the ledger, for the reconcilers
+// of every exporter.
+func (r *queueRun) record(ctx context.Context, o source.Object) {
+	if r.opts.Ledger == nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := r.opts.Ledger.Record(rctx, queue.Entry{Bucket: o.Bucket, Key: o.Key, ETag: o.ETag, Time: o.Time()}); err != nil {
+		r.p.m.ledgerErrors.Inc()
+		r.p.log.Warn("a delivered object is not in the ledger; a reconciler may deliver it again (the sinks keep it once)",
+			"object", o.Bucket+"/"+o.Key, "err", err)
+	}
+}
+
+// reconcile lists the source over the look-back and returns tasks for the
+// objects older than ReconcileAfter that no exporter recorded.
+func (r *queueRun) reconcile(ctx context.Context) []*task {
+	p := r.p
+	now := time.Now()
+	since := now.Add(-p.cfg.LookBack)
+	l, err := p.deps.Source.List(ctx, source.Range{Since: since})
+	if err != nil {
+		if ctx.Err() == nil {
+			p.m.listErrors.Inc()
+			p.log.Warn("reconciler: listing failed; trying again at the next round", "err", err)
+		}
+		return nil
+	}
+	name := p.deps.Source.Name()
+	p.deps.Checkpoint.Forget(name, since.Add(-time.Hour))
+	var cand []source.Object
+	for _, o := range l.Objects {
+		if o.Modified.After(now.Add(-r.opts.ReconcileAfter)) || r.busy(o.Key) || p.deps.Checkpoint.Done(name, o.Key, o.ETag) {
+			continue
+		}
+		cand = append(cand, o)
+	}
+	var todo []source.Object
+	for len(cand) > 0 {
+		chunk := cand[:min(len(cand), 1000)]
+		cand = cand[len(chunk):]
+		es := make([]queue.Entry, len(chunk))
+		for i, o := range chunk {
+			es[i] = queue.Entry{Bucket: o.Bucket, Key: o.Key, ETag: o.ETag, Time: o.Time()}
+		}
+		done, err := r.opts.Ledger.Delivered(ctx, es)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.m.ledgerErrors.Inc()
+				p.log.Warn("reconciler: reading the ledger failed; trying again at the next round", "ledger", r.opts.Ledger.Name(), "err", err)
+			}
+			return nil
+		}
+		for i, o := range chunk {
+			if !done[i] {
+				todo = append(todo, o)
+			}
+		}
+	}
+	if len(todo) == 0 {
+		p.log.Debug("reconciler: every object of the look-back is delivered", "objects", len(l.Objects))
+		return nil
+	}
+	p.log.Warn("reconciler: objects no exporter delivered (their notifications were lost or are late); delivering them",
+		"objects", len(todo), "first", todo[0].Key, "ledger", r.opts.Ledger.Name())
+	tasks := make([]*task, 0, len(todo))
+	for _, o := range todo {
+		t := &task{obj: o, attempt: 1}
+		r.start(o.Key)
+		t.final = func(res Result) {
+			p.commit(res)
+			if res.Outcome == Failed {
+				if !isCanceled(res.Err) {
+					p.log.Warn("reconciler: object not delivered; tried again at the next round", "object", t.so.String(), "err", res.Err)
+				}
+			} else {
+				r.record(ctx, res.Object)
+				p.m.reconciled.Inc()
+				p.logDone(t, res)
+			}
+			r.end(o.Key)
+		}
+		tasks = append(tasks, t)
+	}
+	return tasks
 }
 
 // messageTasks turns a message into tasks whose settling acknowledges it;
 // a message naming nothing to deliver is settled at once.
-func (p *Pipeline) messageTasks(ctx context.Context, q queue.Queue, m queue.Message, bucket string, msgs *sync.WaitGroup) []*task {
+func (r *queueRun) messageTasks(ctx context.Context, m queue.Message, msgs *sync.WaitGroup) []*task {
+	p, q := r.p, r.q
 	refs, err := queue.Parse(m.Body())
 	if err != nil {
 		p.poison(ctx, m, err.Error())
 		return nil
 	}
 	var objs []source.Object
-	for _, r := range refs {
-		if bucket != "" && r.Bucket != bucket {
-			p.log.Warn("notification of another bucket ignored", "queue", q.Name(), "bucket", r.Bucket, "key", r.Key)
+	for _, ref := range refs {
+		if r.bucket != "" && ref.Bucket != r.bucket {
+			p.log.Warn("notification of another bucket ignored", "queue", q.Name(), "bucket", ref.Bucket, "key", ref.Key)
 			continue
 		}
-		info, ok := objkey.Parse(r.Key)
+		info, ok := objkey.Parse(ref.Key)
 		if !ok {
 			continue // not a flow-log object by its name
 		}
-		objs = append(objs, source.Object{Bucket: r.Bucket, Key: r.Key, ETag: r.ETag, Size: r.Size, Modified: time.Now(), Info: info})
+		at := ref.Time
+		if at.IsZero() {
+			at = time.Now()
+		}
+		objs = append(objs, source.Object{Bucket: ref.Bucket, Key: ref.Key, ETag: ref.ETag, Size: ref.Size, Modified: at, Info: info})
 	}
 	if len(objs) == 0 {
 		if err := m.Ack(ctx); err != nil {
@@ -130,6 +284,7 @@ func (p *Pipeline) messageTasks(ctx context.Context, q queue.Queue, m queue.Mess
 	var tasks []*task
 	for _, o := range objs {
 		t := &task{obj: o, attempt: m.Attempt()}
+		r.start(o.Key)
 		t.final = func(res Result) {
 			p.commit(res)
 			if res.Outcome == Failed {
@@ -137,8 +292,10 @@ func (p *Pipeline) messageTasks(ctx context.Context, q queue.Queue, m queue.Mess
 					p.log.Warn("object not delivered; its message comes again", "object", t.so.String(), "err", res.Err)
 				}
 			} else {
+				r.record(ctx, res.Object)
 				p.logDone(t, res)
 			}
+			r.end(o.Key)
 			st.settle(res)
 		}
 		tasks = append(tasks, t)

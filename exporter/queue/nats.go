@@ -10,7 +10,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/flowlog/flowlog/internal/config"
 	"github.com/flowlog/flowlog/internal/tlsconfig"
 )
 
@@ -45,55 +44,18 @@ type Queue interface {
 	Close() error
 }
 
-// NATSConfig is a JetStream durable pull consumer that many exporters
-// share: each message goes to one of them.
-type NATSConfig struct {
-	URL        string           `yaml:"url"`      // nats://host:4222[,nats://…]
-	Stream     string           `yaml:"stream"`   // the stream the bucket notifications go to
-	Consumer   string           `yaml:"consumer"` // durable consumer name, shared by the exporters
-	Subject    string           `yaml:"subject"`  // filter subject; empty: the stream's
-	Creds      string           `yaml:"creds"`    // a .creds file (JWT and NKey)
-	NKey       string           `yaml:"nkey"`     // an NKey seed file
-	Token      config.Secret    `yaml:"token"`
-	User       string           `yaml:"user"`
-	Password   config.Secret    `yaml:"password"`
-	TLS        tlsconfig.Config `yaml:"tls"`
-	AckWait    time.Duration    `yaml:"ack_wait"`    // the engine redelivers after it; InProgress at half of it
-	MaxDeliver int              `yaml:"max_deliver"` // deliveries of a failing message before the dead letters
-}
-
-// DefaultNATSConfig is a consumer named flowlog with a 2-minute
-// acknowledgement wait and 5 deliveries.
-func DefaultNATSConfig() NATSConfig {
-	return NATSConfig{Consumer: "flowlog", AckWait: 2 * time.Minute, MaxDeliver: 5}
-}
-
-// Validate names what is wrong.
-func (c NATSConfig) Validate() error {
-	switch {
-	case c.URL == "":
-		return errors.New("url: nats://host:4222 is required")
-	case c.Stream == "":
-		return errors.New("stream: the JetStream stream the bucket notifications go to is required")
-	case c.Consumer == "" || strings.ContainsAny(c.Consumer, ". *>"):
-		return fmt.Errorf("consumer: %q: want a durable name without '.', ' ', '*' or '>'", c.Consumer)
-	case c.AckWait < 10*time.Second:
-		return fmt.Errorf("ack_wait: %s: want at least 10s", c.AckWait)
-	case c.MaxDeliver < 1:
-		return fmt.Errorf("max_deliver: %d: want at least 1", c.MaxDeliver)
-	}
-	return c.TLS.Validate()
-}
-
 type natsQueue struct {
-	cfg  NATSConfig
+	cfg  Config
 	nc   *nats.Conn
 	cons jetstream.Consumer
 }
 
 // OpenNATS connects and creates (or takes over) the durable consumer.
-func OpenNATS(ctx context.Context, cfg NATSConfig) (Queue, error) {
-	if err := cfg.Validate(); err != nil {
+func OpenNATS(ctx context.Context, cfg Config) (Queue, error) {
+	if err := cfg.Validate(); err != nil || cfg.Type != "nats" {
+		if err == nil {
+			err = errors.New("type: not nats")
+		}
 		return nil, err
 	}
 	opts := []nats.Option{nats.Name("flowlog exporter"), nats.MaxReconnects(-1)}

@@ -2,7 +2,7 @@
 // many exporters share the work of one bucket: each message names objects,
 // and is acknowledged only once every sink acknowledged every record of
 // them. The queue engines are NATS JetStream (MinIO and other S3 services
-// publish there) and, later, SQS.
+// publish there) and SQS (AWS S3, directly or through SNS).
 package queue
 
 import (
@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Ref is an object a notification names.
@@ -20,7 +21,8 @@ type Ref struct {
 	Key    string // decoded
 	ETag   string // quoted, as a listing gives it
 	Size   int64
-	Event  string // ObjectCreated:Put, …
+	Event  string    // ObjectCreated:Put, …
+	Time   time.Time // when the event happened; zero when not given
 }
 
 // maxRefs bounds the objects one message may name.
@@ -33,6 +35,7 @@ var ErrNotNotification = errors.New("not an S3 bucket notification")
 type s3Event struct {
 	Records []struct {
 		EventName string `json:"eventName"`
+		EventTime string `json:"eventTime"`
 		S3        struct {
 			Bucket struct {
 				Name string `json:"name"`
@@ -89,7 +92,8 @@ func Parse(body []byte) ([]Ref, error) {
 			if etag != "" {
 				etag = `"` + etag + `"`
 			}
-			out = append(out, Ref{Bucket: r.S3.Bucket.Name, Key: key, ETag: etag, Size: r.S3.Object.Size, Event: name})
+			at, _ := time.Parse(time.RFC3339Nano, r.EventTime)
+			out = append(out, Ref{Bucket: r.S3.Bucket.Name, Key: key, ETag: etag, Size: r.S3.Object.Size, Event: name, Time: at})
 		}
 		return out, nil
 	}

@@ -65,13 +65,12 @@ func (c S3Config) TimeoutOrDefault() time.Duration {
 	return c.Timeout
 }
 
-// NewS3Client builds an S3 client for cfg. It does not contact the service.
-// The timeout bounds the wait for an answer's headers, not the reading of
-// its body: a big object takes as long as it takes (readers of bodies watch
-// for a body that stalls; see source.Bucket).
-func NewS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
+// AWSConfig is the AWS SDK configuration cfg's region, keys and role make
+// (any AWS client, not only S3's); it contacts nothing. Without keys the
+// AWS default chain applies.
+func AWSConfig(ctx context.Context, cfg S3Config) (aws.Config, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return aws.Config{}, err
 	}
 	timeout := cfg.TimeoutOrDefault()
 	opts := []func(*config.LoadOptions) error{
@@ -88,7 +87,7 @@ func NewS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w", err)
+		return aws.Config{}, fmt.Errorf("AWS configuration: %w", err)
 	}
 	if awsCfg.Region == "" {
 		awsCfg.Region = "us-east-1"
@@ -101,6 +100,18 @@ func NewS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
 			}
 		})
 		awsCfg.Credentials = aws.NewCredentialsCache(provider)
+	}
+	return awsCfg, nil
+}
+
+// NewS3Client builds an S3 client for cfg. It does not contact the service.
+// The timeout bounds the wait for an answer's headers, not the reading of
+// its body: a big object takes as long as it takes (readers of bodies watch
+// for a body that stalls; see source.Bucket).
+func NewS3Client(ctx context.Context, cfg S3Config) (*s3.Client, error) {
+	awsCfg, err := AWSConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.Endpoint != "" {
