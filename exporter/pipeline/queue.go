@@ -191,7 +191,20 @@ func (r *queueRun) reconcile(ctx context.Context) []*task {
 			return nil
 		}
 		for i, o := range chunk {
-			if !done[i] {
+			if done[i] {
+				continue
+			}
+			// Another exporter's reconciler may have found it too: the
+			// one whose claim holds delivers it.
+			ok, err := r.opts.Ledger.Claim(ctx, es[i], claimTTL(r.opts.Reconcile))
+			if err != nil {
+				if ctx.Err() == nil {
+					p.m.ledgerErrors.Inc()
+					p.log.Warn("reconciler: claiming an object failed; trying again at the next round", "object", o.Key, "err", err)
+				}
+				continue
+			}
+			if ok {
 				todo = append(todo, o)
 			}
 		}
@@ -223,6 +236,10 @@ func (r *queueRun) reconcile(ctx context.Context) []*task {
 	}
 	return tasks
 }
+
+// claimTTL is how long a reconciler's claim on an object keeps the others
+// off it: if its exporter dies, a later round takes the object over.
+func claimTTL(every time.Duration) time.Duration { return max(2*every, 10*time.Minute) }
 
 // messageTasks turns a message into tasks whose settling acknowledges it;
 // a message naming nothing to deliver is settled at once.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -37,6 +38,10 @@ type Ledger interface {
 	Delivered(ctx context.Context, es []Entry) ([]bool, error)
 	// Record says every sink acknowledged every record of e.
 	Record(ctx context.Context, e Entry) error
+	// Claim takes e for the caller: false when another exporter claimed
+	// it less than ttl ago. The reconcilers of several exporters claim an
+	// object before delivering it, so that one of them does.
+	Claim(ctx context.Context, e Entry, ttl time.Duration) (bool, error)
 }
 
 // natsLedger is a JetStream key-value bucket: a key per delivered object,
@@ -104,6 +109,33 @@ func (l *natsLedger) Record(ctx context.Context, e Entry) error {
 	return nil
 }
 
+func (l *natsLedger) Claim(ctx context.Context, e Entry, ttl time.Duration) (bool, error) {
+	key := "claim." + e.id()
+	_, err := l.kv.Create(ctx, key, markerBody(e))
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, fmt.Errorf("%s: %w", l.name, err)
+	}
+	cur, err := l.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil // expired meanwhile: the next round takes it
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", l.name, err)
+	}
+	if time.Since(cur.Created()) < ttl {
+		return false, nil
+	}
+	// An old claim: its exporter died. Taken over only if nobody else
+	// did first (the revision is unchanged).
+	if _, err := l.kv.Update(ctx, key, markerBody(e), cur.Revision()); err != nil {
+		return false, nil
+	}
+	return true, nil
+}
+
 // markerBody says, for people, which object a key stands for.
 func markerBody(e Entry) []byte {
 	b, _ := json.Marshal(map[string]string{"bucket": e.Bucket, "key": e.Key, "etag": e.ETag,
@@ -162,6 +194,56 @@ func (l *s3Ledger) Delivered(ctx context.Context, es []Entry) ([]bool, error) {
 		out[i] = have[e.id()]
 	}
 	return out, nil
+}
+
+// Claim puts a claim object under prefix/claims/ only if there is none
+// (a conditional write, If-None-Match: *), or over one older than ttl only
+// if it is unchanged (If-Match).
+func (l *s3Ledger) Claim(ctx context.Context, e Entry, ttl time.Duration) (bool, error) {
+	key := l.prefix + "claims/" + e.id()
+	body := markerBody(e)
+	put := func(ifMatch string) error {
+		in := &s3.PutObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+			ContentLength: aws.Int64(int64(len(body))), ContentType: aws.String("application/json")}
+		if ifMatch == "" {
+			in.IfNoneMatch = aws.String("*")
+		} else {
+			in.IfMatch = aws.String(ifMatch)
+		}
+		_, err := l.client.PutObject(ctx, in)
+		return err
+	}
+	err := put("")
+	if err == nil {
+		return true, nil
+	}
+	if !preconditionFailed(err) {
+		return false, fmt.Errorf("%s: claim: %w", l.Name(), err)
+	}
+	head, err := l.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(l.bucket), Key: aws.String(key)})
+	if err != nil {
+		return false, fmt.Errorf("%s: claim: %w", l.Name(), err)
+	}
+	if time.Since(aws.ToTime(head.LastModified)) < ttl {
+		return false, nil
+	}
+	if err := put(aws.ToString(head.ETag)); err != nil {
+		if preconditionFailed(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("%s: claim: %w", l.Name(), err)
+	}
+	return true, nil
+}
+
+// preconditionFailed is a conditional write that found the object (412),
+// or that raced another one (409).
+func preconditionFailed(err error) bool {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode() == 412 || re.HTTPStatusCode() == 409
+	}
+	return false
 }
 
 func (l *s3Ledger) Record(ctx context.Context, e Entry) error {

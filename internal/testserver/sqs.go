@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -91,4 +92,34 @@ func (s *SQS) CreateQueue(name string, attrs map[string]string) (url, arn string
 		s.t.Fatalf("fauxqs: queue %s: %v", name, err)
 	}
 	return aws.ToString(out.QueueUrl), a.Attributes["QueueArn"]
+}
+
+// SNSTopic creates an SNS topic whose messages reach the queue queueARN,
+// wrapped in SNS's JSON envelope (not raw), as S3 → SNS → SQS delivers
+// them; it returns the topic's ARN.
+func (s *SQS) SNSTopic(name, queueARN string) string {
+	s.t.Helper()
+	ctx := context.Background()
+	c := s.snsClient()
+	out, err := c.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(name)})
+	if err != nil {
+		s.t.Fatalf("fauxqs: create topic %s: %v", name, err)
+	}
+	if _, err := c.Subscribe(ctx, &sns.SubscribeInput{TopicArn: out.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(queueARN)}); err != nil {
+		s.t.Fatalf("fauxqs: subscribe %s to %s: %v", queueARN, name, err)
+	}
+	return aws.ToString(out.TopicArn)
+}
+
+// Publish publishes body to the topic.
+func (s *SQS) Publish(topicARN, body string) {
+	s.t.Helper()
+	if _, err := s.snsClient().Publish(context.Background(), &sns.PublishInput{TopicArn: aws.String(topicARN), Message: aws.String(body)}); err != nil {
+		s.t.Fatalf("fauxqs: publish to %s: %v", topicARN, err)
+	}
+}
+
+func (s *SQS) snsClient() *sns.Client {
+	return sns.New(sns.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.Endpoint()),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
 }

@@ -331,9 +331,19 @@ func (s *Sink) PlanMigration(ctx context.Context) ([]Step, error) {
 }
 
 // Migrate applies the plan. Statements are idempotent: two exporters
-// migrating at once end in the same schema.
+// migrating at once end in the same schema. A table caught half-made by
+// another exporter (seen without flowlog's comment yet) is looked at again
+// for a few seconds before the schema is refused.
 func (s *Sink) Migrate(ctx context.Context) ([]Step, error) {
 	steps, err := s.PlanMigration(ctx)
+	for try := 0; errors.Is(err, ErrUnsafe) && try < 5; try++ {
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return steps, err
+		}
+		steps, err = s.PlanMigration(ctx)
+	}
 	if err != nil {
 		return steps, err
 	}

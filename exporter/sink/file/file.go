@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/internal/atomicfile"
@@ -58,8 +59,14 @@ type Sink struct {
 	bufs sync.Pool // *bufio.Writer
 }
 
+// staleTemp is the age of a temporary file that no write is making any
+// more: several exporters may share the folder, and a temporary file
+// another one is writing is younger.
+const staleTemp = 15 * time.Minute
+
 // New returns the file sink of cfg, creating its folder if needed and
-// removing the temporary files of writes a crash interrupted.
+// removing the temporary files of writes a crash interrupted (those not
+// changed for 15 minutes).
 func New(cfg Config, _ sink.Deps) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -70,7 +77,9 @@ func New(cfg Config, _ sink.Deps) (*Sink, error) {
 	}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && atomicfile.IsTemp(d.Name()) {
-			os.Remove(path)
+			if fi, err := d.Info(); err == nil && time.Since(fi.ModTime()) > staleTemp {
+				os.Remove(path)
+			}
 		}
 		return err
 	})

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/sink/sinktest"
@@ -102,5 +103,27 @@ func TestConfig(t *testing.T) {
 	}
 	if err := (Config{}).Validate(); err == nil {
 		t.Error("empty dir accepted")
+	}
+}
+
+// TestStaleTemps: opening the sink removes the temporary files a crash
+// left, not those another exporter sharing the folder is writing.
+func TestStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "s3", ".a.log.gz.ndjson"+atomicfile.TempMarker+"0001")
+	live := filepath.Join(dir, "s3", ".b.log.gz.ndjson"+atomicfile.TempMarker+"0002")
+	os.MkdirAll(filepath.Dir(stale), 0o777)
+	os.WriteFile(stale, []byte("x"), 0o666)
+	os.WriteFile(live, []byte("x"), 0o666)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, old, old)
+	if _, err := New(Config{Dir: dir}, sink.Deps{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a crash's temporary file is left: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a temporary file being written was removed: %v", err)
 	}
 }
