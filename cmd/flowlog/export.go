@@ -250,6 +250,22 @@ again at the next start), the checkpoint is written; within 2 seconds.`,
 	return cmd
 }
 
+// checkQueue reaches the queue (and the reconciler's ledger) as a start
+// would, and says what it found.
+func checkQueue(ctx context.Context, s streams, cfg exporter.Config, log *slog.Logger) error {
+	q, qopts, err := cfg.OpenQueue(ctx, log)
+	if err != nil {
+		return errf("export: %v", err)
+	}
+	defer q.Close()
+	msg := fmt.Sprintf("queue OK: %s (a failing message is delivered %d times", q.Name(), q.MaxAttempts())
+	if qopts.Ledger != nil {
+		msg += fmt.Sprintf("; reconciling every %s through %s", qopts.Reconcile, qopts.Ledger.Name())
+	}
+	fmt.Fprintln(s.out, cfg.Redactor.Redact(msg+")"))
+	return nil
+}
+
 // runExport runs export until its context ends.
 func runExport(cmd *cobra.Command, s streams, o exportOptions, cfg exporter.Config, log *slog.Logger) error {
 	ctx := cmd.Context()
@@ -260,6 +276,9 @@ func runExport(cmd *cobra.Command, s streams, o exportOptions, cfg exporter.Conf
 	}
 	if o.check {
 		err := st.check(ctx, s, "export")
+		if err == nil && cfg.Queue != nil {
+			err = checkQueue(ctx, s, cfg, log)
+		}
 		if cerr := st.stop(); err == nil && cerr != nil {
 			err = errf("export: %v", cerr)
 		}

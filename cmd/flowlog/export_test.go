@@ -70,6 +70,12 @@ func TestExportUsage(t *testing.T) {
 		{[]string{"export", "--source", dir, "--sink", "file://relative"}, "sink file…: want file:///absolute/folder"},
 		{[]string{"export", "--source", filepath.Join(dir, "none"), "--sink", "stdout"}, "not a folder"},
 		{[]string{"export", "--source", "s3://b?colour=red", "--sink", "stdout"}, `unknown option "colour"`},
+		{[]string{"export", "--source", "s3://b", "--sink", "stdout", "--queue", "kafka://x"}, "--queue: want sqs://"},
+		{[]string{"export", "--source", dir, "--sink", "stdout", "--queue", "nats://127.0.0.1:1?stream=S"}, "queue: bucket notifications need exactly one s3:// source"},
+		{[]string{"export", "--source", "s3://b", "--sink", "stdout", "--queue", "nats://127.0.0.1:1"}, "queue.stream: the JetStream stream"},
+		{[]string{"export", "--source", "s3://b", "--sink", "stdout", "--reconcile", "10m"}, "--reconcile needs a queue"},
+		{[]string{"export", "--source", "s3://b", "--sink", "stdout", "--queue", "sqs://sqs.eu-west-1.amazonaws.com/1/q", "--reconcile", "1s"}, "queue.reconcile: 1s: want at least 10s"},
+		{[]string{"export", "--source", "s3://b", "--sink", "stdout", "--queue", "sqs://sqs.eu-west-1.amazonaws.com/1/q", "--reconcile", "1h", "--lookback", "5m"}, "reconcile_after: 10m0s is longer than lookback"},
 		{[]string{"backfill", "--source", dir, "--sink", "stdout", "--since", "yesterday", "--until", "2026-01-01"}, `--since "yesterday"`},
 		{[]string{"backfill", "--source", dir, "--sink", "stdout", "--since", "2026-01-02", "--until", "2026-01-01"}, "is before --since"},
 		{[]string{"backfill", "--source", dir, "--sink", "stdout", "--since", "2026-01-02"}, "--since and --until are required"},
@@ -91,6 +97,9 @@ func TestExportConfigCheck(t *testing.T) {
 	}
 	if _, stderr, code := flowlog(t, "", "export", "-c", cfg, "--source", dir); code != 2 || !strings.Contains(stderr, "--source and -c do not go together") {
 		t.Errorf("-c with --source: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := flowlog(t, "", "export", "-c", cfg, "--queue", "nats://x?stream=S"); code != 2 || !strings.Contains(stderr, "--queue and -c do not go together") {
+		t.Errorf("-c with --queue: exit %d\n%s", code, stderr)
 	}
 	os.WriteFile(cfg, []byte("source: {url: "+dir+"}\nsinks: [stdout]\nworkers: 0\n"), 0o600)
 	if _, stderr, code := flowlog(t, "", "export", "-c", cfg, "--check"); code != 2 || !strings.Contains(stderr, "workers: 0 must be 1 to 256") {

@@ -533,3 +533,28 @@ func sqsDepth(t *testing.T, c *sqs.Client, url string) (visible, inFlight int) {
 }
 
 type sqsAttrName = sqstypes.QueueAttributeName
+
+// TestExportQueueCheckIntegration: --check reaches the queue given as
+// --queue, and names a queue that does not exist.
+func TestExportQueueCheckIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts fauxqs and MinIO")
+	}
+	fq := testserver.StartSQS(t)
+	m := testserver.StartMinIO(t)
+	m.CreateBucket("flows")
+	qURL, _ := fq.CreateQueue("flows", map[string]string{"VisibilityTimeout": "60"})
+	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
+	src := "s3://flows?endpoint=" + m.Endpoint() + "&path_style=true&region=us-east-1"
+	queueArg := "sqs+http://" + strings.TrimPrefix(qURL, "http://") + "?endpoint=" + fq.Endpoint()
+	stdout, stderr, code := flowlog(t, "", "export", "--source", src, "--queue", queueArg, "--reconcile", "1m", "--sink", "stdout", "--check")
+	if code != 0 || !strings.Contains(stdout, "queue OK: sqs://sqs.us-east-1.localhost") ||
+		!strings.Contains(stdout, "reconciling every 1m0s through s3://flows/.flowlog/delivered/") {
+		t.Errorf("check: exit %d\n%s%s", code, stdout, stderr)
+	}
+	_, stderr, code = flowlog(t, "", "export", "--source", src, "--queue", strings.Replace(queueArg, "/flows?", "/nope?", 1), "--sink", "stdout", "--check")
+	if code == 0 || !strings.Contains(stderr, "/nope: reading the queue's attributes") {
+		t.Errorf("missing queue: exit %d\n%s", code, stderr)
+	}
+}
