@@ -558,3 +558,45 @@ func TestExportQueueCheckIntegration(t *testing.T) {
 		t.Errorf("missing queue: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestExportNATSTokenIntegration: the NATS token comes from ${ENV} in the
+// file; a wrong one is refused and not shown.
+func TestExportNATSTokenIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nats-server and MinIO")
+	}
+	n := testserver.StartNATSConf(t, `authorization { token: "t0ken-from-env" }`)
+	m := testserver.StartMinIO(t)
+	m.CreateBucket("flows")
+	nc, err := nats.Connect(n.URL(), nats.Token("t0ken-from-env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "FLOWS", Subjects: []string{"flows"}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "e.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`checkpoint: %s/cp.json
+source: {url: s3://flows, endpoint: %s, path_style: true, region: us-east-1, access_key_id: %s, secret_access_key: %s}
+queue:
+  type: nats
+  url: %s
+  stream: FLOWS
+  token: ${FLOWLOG_TEST_NATS_TOKEN}
+  reconcile: 5m
+sinks: [stdout]
+`, dir, m.Endpoint(), m.AccessKey, m.SecretKey, n.URL())), 0o600)
+	t.Setenv("FLOWLOG_TEST_NATS_TOKEN", "t0ken-from-env")
+	stdout, stderr, code := flowlog(t, "", "export", "-c", cfg, "--check")
+	if code != 0 || !strings.Contains(stdout, "queue OK: nats://127.0.0.1:") || !strings.Contains(stdout, "through nats key-value flowlog_delivered_flowlog") {
+		t.Errorf("check: exit %d\n%s%s", code, stdout, stderr)
+	}
+	t.Setenv("FLOWLOG_TEST_NATS_TOKEN", "wr0ng-t0ken")
+	stdout, stderr, code = flowlog(t, "", "export", "-c", cfg, "--check")
+	if code == 0 || !strings.Contains(stderr, "Authorization Violation") || strings.Contains(stdout+stderr, "wr0ng-t0ken") {
+		t.Errorf("wrong token: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

@@ -58,6 +58,32 @@ func OpenNATS(ctx context.Context, cfg Config) (Queue, error) {
 		}
 		return nil, err
 	}
+	opts, err := natsOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nats %s: %w", cfg.URL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	cc := jetstream.ConsumerConfig{Durable: cfg.Consumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: cfg.AckWait,
+		MaxDeliver: cfg.MaxDeliver + 1, FilterSubject: cfg.Subject}
+	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats stream %s, consumer %s: %w", cfg.Stream, cfg.Consumer, err)
+	}
+	return &natsQueue{cfg: cfg, nc: nc, cons: cons}, nil
+}
+
+// natsOptions are the connection's: credentials (a .creds file, an NKey
+// seed file, a token, or a user and password) and TLS.
+func natsOptions(cfg Config) ([]nats.Option, error) {
 	opts := []nats.Option{nats.Name("flowlog exporter"), nats.MaxReconnects(-1)}
 	switch {
 	case cfg.Creds != "":
@@ -80,23 +106,7 @@ func OpenNATS(ctx context.Context, cfg Config) (Queue, error) {
 		}
 		opts = append(opts, nats.Secure(tc))
 	}
-	nc, err := nats.Connect(cfg.URL, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("nats %s: %w", cfg.URL, err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	cc := jetstream.ConsumerConfig{Durable: cfg.Consumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: cfg.AckWait,
-		MaxDeliver: cfg.MaxDeliver + 1, FilterSubject: cfg.Subject}
-	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.Stream, cc)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("nats stream %s, consumer %s: %w", cfg.Stream, cfg.Consumer, err)
-	}
-	return &natsQueue{cfg: cfg, nc: nc, cons: cons}, nil
+	return opts, nil
 }
 
 func (q *natsQueue) Name() string {

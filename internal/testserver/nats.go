@@ -2,8 +2,9 @@ package testserver
 
 import (
 	"context"
-
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -23,6 +24,7 @@ type NATS struct {
 	dataDir string
 	port    int
 	monitor int
+	conf    string // a configuration file, when given
 	proc    *process
 }
 
@@ -33,6 +35,23 @@ func StartNATS(t testing.TB) *NATS {
 	bin := FindBinary("NATS_SERVER_BIN", "nats-server")
 	Require(t, "nats-server (go install github.com/nats-io/nats-server/v2@v2.15.2)", bin)
 	n := &NATS{t: t, bin: bin, dataDir: t.TempDir(), port: FreePort(t), monitor: FreePort(t)}
+	n.Start()
+	t.Cleanup(n.Stop)
+	return n
+}
+
+// StartNATSConf starts nats-server with JetStream and conf, a server
+// configuration (authorization, tls, operator…); address, ports and store
+// folder come from the command line.
+func StartNATSConf(t testing.TB, conf string) *NATS {
+	t.Helper()
+	bin := FindBinary("NATS_SERVER_BIN", "nats-server")
+	Require(t, "nats-server (go install github.com/nats-io/nats-server/v2@v2.15.2)", bin)
+	n := &NATS{t: t, bin: bin, dataDir: t.TempDir(), port: FreePort(t), monitor: FreePort(t)}
+	n.conf = filepath.Join(n.dataDir, "nats.conf")
+	if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	n.Start()
 	t.Cleanup(n.Stop)
 	return n
@@ -51,8 +70,11 @@ func (n *NATS) Start() {
 	if n.proc != nil {
 		return
 	}
-	cmd := exec.Command(n.bin, "-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-m", strconv.Itoa(n.monitor),
-		"-js", "-sd", n.dataDir)
+	args := []string{"-a", "127.0.0.1", "-p", strconv.Itoa(n.port), "-m", strconv.Itoa(n.monitor), "-js", "-sd", n.dataDir}
+	if n.conf != "" {
+		args = append(args, "-c", n.conf)
+	}
+	cmd := exec.Command(n.bin, args...)
 	n.proc = startProcess(n.t, "nats-server", cmd)
 	n.proc.waitHTTP(n.t, "nats-server", "http://127.0.0.1:"+strconv.Itoa(n.monitor)+"/healthz?js-enabled-only=true", 30*time.Second)
 }
