@@ -332,7 +332,7 @@ queue:
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	checkPoison(t, dir, "this is not a notification")
+	checkDeadLetters(t, dir, [2]string{"this is not a notification", "not an S3 bucket notification"})
 	if r := f.reconciled(); r < dropped {
 		t.Errorf("the reconcilers delivered %d objects, want at least the %d whose messages were purged", r, dropped)
 	}
@@ -348,16 +348,27 @@ queue:
 	ledgerHasAll(t, l, m, "flows")
 }
 
-// checkPoison finds the poison message in the dead letters with its reason.
-func checkPoison(t *testing.T, dir, body string) {
+// checkDeadLetters finds, in the dead letters, one message per want: each
+// holding both strings of its want (a part of the body, the reason).
+func checkDeadLetters(t *testing.T, dir string, want ...[2]string) {
 	t.Helper()
 	dead, _ := filepath.Glob(filepath.Join(dir, "dead", "messages", "*.json"))
-	if len(dead) != 1 {
-		t.Fatalf("dead-letter messages %v, want the poison one", dead)
+	if len(dead) != len(want) {
+		t.Fatalf("dead-letter messages %v, want %d", dead, len(want))
 	}
-	b, _ := os.ReadFile(dead[0])
-	if !strings.Contains(string(b), body) || !strings.Contains(string(b), "not an S3 bucket notification") {
-		t.Errorf("dead letter %s", b)
+	var all []string
+	for _, p := range dead {
+		b, _ := os.ReadFile(p)
+		all = append(all, string(b))
+	}
+	for _, w := range want {
+		found := false
+		for _, b := range all {
+			found = found || strings.Contains(b, w[0]) && strings.Contains(b, w[1])
+		}
+		if !found {
+			t.Errorf("no dead letter with %q and %q in %q", w[0], w[1], all)
+		}
 	}
 }
 
@@ -489,23 +500,26 @@ queue:
 			f.kill(0)
 		}
 	}
-	// A removal (acknowledged, ignored) and a poison message.
+	// A removal (acknowledged, ignored), a poison message, and a message
+	// that keeps failing (its object is not there).
 	sendSQS(strings.Replace(s3Notification("flows", []putObject{{key: key(5), etag: "x", size: 1}}, false), "ObjectCreated:Put", "ObjectRemoved:Delete", 1))
 	sendSQS("this is not a notification")
+	sendSQS(s3Notification("flows", []putObject{{key: "flow logs/gone-1796083200.log.gz", etag: "x", size: 10}}, false))
 
 	sinks.wait(t, (objects+dropped)*records, f)
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		v, h := sqsDepth(t, sqsc, qURL)
 		d, _ := sqsDepth(t, sqsc, dlqURL)
-		if v+h == 0 && d == 1 {
+		if v+h == 0 && d == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("queue: %d visible, %d in flight; dead-letter queue: %d; want 0, 0, 1 (the poison message)\n%s", v, h, d, f.logText())
+			t.Fatalf("queue: %d visible, %d in flight; dead-letter queue: %d; want 0, 0, 2 (the poison message, the failing one)\n%s", v, h, d, f.logText())
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	checkPoison(t, dir, "this is not a notification")
+	checkDeadLetters(t, dir, [2]string{"this is not a notification", "not an S3 bucket notification"},
+		[2]string{"gone-1796083200", "delivered 3 times without success: flow logs/gone-1796083200.log.gz"})
 	if r := f.reconciled(); r < dropped {
 		t.Errorf("the reconcilers delivered %d objects, want at least the %d without notification", r, dropped)
 	}
