@@ -388,6 +388,9 @@ func s3Notification(bucket string, objs []putObject, escapeSlash bool) string {
 			"s3": rec{"s3SchemaVersion": "1.0", "configurationId": "flowlog",
 				"bucket": rec{"name": bucket, "arn": "arn:aws:s3:::" + bucket},
 				"object": rec{"key": key, "size": o.size, "eTag": strings.Trim(o.etag, `"`), "sequencer": "0055AED6DCD90281E5"}}})
+		if o.size == 0 {
+			delete(recs[len(recs)-1]["s3"].(rec)["object"].(rec), "size")
+		}
 	}
 	b, _ := json.Marshal(map[string]any{"Records": recs})
 	return string(b)
@@ -478,6 +481,9 @@ queue:
 		batch := []putObject{putFlow(t, m, "flows", key(i), g.Object(i))}
 		if i+1 < objects+dropped {
 			batch = append(batch, putFlow(t, m, "flows", key(i+1), g.Object(i+1)))
+		}
+		if i == dropped {
+			batch[0].size = 0 // a notification without the object's size
 		}
 		var parts [][]putObject
 		if i%4 == 1 { // two objects in one message

@@ -327,7 +327,13 @@ func (b *Bucket) Open(ctx context.Context, o Object) (io.ReadCloser, error) {
 		cancel()
 		return nil, &TransportError{Object: name, Err: err}
 	}
-	return CheckSize(watchStall(out.Body, b.Stall, cancel), name, o.Size), nil
+	size := o.Size
+	if size == 0 && out.ContentLength != nil {
+		// A notification that gave no size: the answer's length is this
+		// version's (the ETag condition held).
+		size = *out.ContentLength
+	}
+	return CheckSize(watchStall(out.Body, b.Stall, cancel), name, size), nil
 }
 
 // stallWatch cancels a body's request when no byte arrives for a while.
