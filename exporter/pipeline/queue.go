@@ -76,7 +76,19 @@ func (p *Pipeline) RunQueue(ctx context.Context, q queue.Queue, opts QueueOption
 			nextReconcile = time.Now().Add(opts.Reconcile)
 			continue
 		}
-		batch, err := q.Fetch(ctx, p.cfg.Workers)
+		// The fetch is let end when stopping: what it got is handed back
+		// at once instead of waiting out the engine's timeout.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		batch, err := q.Fetch(fctx, p.cfg.Workers)
+		cancel()
+		if ctx.Err() != nil {
+			for _, m := range batch {
+				if err := m.Retry(context.WithoutCancel(ctx), 0); err != nil {
+					p.log.Warn("handing a message back failed; the engine delivers it again after its wait", "queue", q.Name(), "err", err)
+				}
+			}
+			break
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				break

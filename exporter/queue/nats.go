@@ -32,8 +32,10 @@ type Message interface {
 // Queue is a queue engine's consumer shared by many exporters.
 type Queue interface {
 	Name() string
-	// Fetch returns up to max messages, waiting a few seconds for the
-	// first; none and no error when there is nothing.
+	// Fetch returns up to max messages, waiting a second or two for the
+	// first; none and no error when there is nothing. A caller that is
+	// stopping lets the fetch end (ctx not canceled) and hands back what
+	// it got, so that no message waits out its engine's timeout.
 	Fetch(ctx context.Context, max int) ([]Message, error)
 	// HeartbeatEvery is how often InProgress is due on a message being
 	// worked on: half the engine's acknowledgement wait.
@@ -118,17 +120,17 @@ func (q *natsQueue) MaxAttempts() int              { return q.cfg.MaxDeliver }
 func (q *natsQueue) Close() error                  { q.nc.Close(); return nil }
 
 func (q *natsQueue) Fetch(ctx context.Context, max int) ([]Message, error) {
-	batch, err := q.cons.Fetch(max, jetstream.FetchMaxWait(2*time.Second))
+	batch, err := q.cons.Fetch(max, jetstream.FetchMaxWait(time.Second))
 	if err != nil {
 		return nil, err
 	}
-	// The batch's channel closes when the batch is complete or expired;
-	// a stop (or a batch that never closes) does not wait for it. A message
-	// that arrives after is not lost: unacknowledged, it comes again after
-	// the consumer's wait.
+	// The batch's channel closes when the batch is complete or expired; a
+	// batch that never closes is not waited for. A message that arrives
+	// after is not lost: unacknowledged, it comes again after the
+	// consumer's wait.
 	var out []Message
 	msgs := batch.Messages()
-	expire := time.NewTimer(3 * time.Second)
+	expire := time.NewTimer(2 * time.Second)
 	defer expire.Stop()
 	for {
 		select {

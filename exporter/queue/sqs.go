@@ -17,9 +17,11 @@ import (
 	"github.com/flowlog/flowlog/internal/objstore"
 )
 
-// sqsWait is how long one receive waits for a message (long polling):
-// short enough to stop promptly, long enough not to pay for empty answers.
-const sqsWait = 10
+// sqsWait is how long one receive waits for a message (long polling).
+// A stopping exporter lets its receive end rather than abandoning it (the
+// messages of an abandoned receive stay hidden for the visibility
+// timeout), so it is short: an idle exporter asks about once a second.
+const sqsWait = 1
 
 type sqsQueue struct {
 	client *sqs.Client
@@ -141,7 +143,7 @@ func (q *sqsQueue) Fetch(ctx context.Context, limit int) ([]Message, error) {
 	out, err := q.client.ReceiveMessage(ctx, in)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil
+			return nil, nil // the caller gave up waiting
 		}
 		return nil, err
 	}

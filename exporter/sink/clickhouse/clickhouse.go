@@ -332,11 +332,11 @@ func (s *Sink) PlanMigration(ctx context.Context) ([]Step, error) {
 
 // Migrate applies the plan. Statements are idempotent: two exporters
 // migrating at once end in the same schema. A table caught half-made by
-// another exporter (seen without flowlog's comment yet) is looked at again
-// for a few seconds before the schema is refused.
+// another exporter (seen without any comment yet) is looked at again for a
+// few seconds before the schema is refused.
 func (s *Sink) Migrate(ctx context.Context) ([]Step, error) {
 	steps, err := s.PlanMigration(ctx)
-	for try := 0; errors.Is(err, ErrUnsafe) && try < 5; try++ {
+	for try := 0; errors.Is(err, errUnnamed) && try < 5; try++ {
 		select {
 		case <-time.After(time.Second):
 		case <-ctx.Done():

@@ -108,6 +108,10 @@ type Step struct {
 // or rewrite data.
 var ErrUnsafe = errors.New("schema change refused")
 
+// errUnnamed is an ErrUnsafe whose only cause is tables without a comment:
+// tables another exporter may be creating at this moment.
+var errUnnamed = errors.New("tables without flowlog's comment")
+
 // Plan returns the statements that turn st into s, in order: nothing when
 // they already agree. Differences it cannot resolve without losing data
 // fail with ErrUnsafe and a message naming the table and column. Columns
@@ -118,6 +122,7 @@ func (s *Schema) Plan(st *State) ([]Step, error) {
 		steps = append(steps, Step{"database " + s.DB + " is missing", s.createDatabase()})
 	}
 	var unsafe []string
+	unnamed := 0 // tables without any comment: perhaps another exporter's, being made
 	tables := append([]Table{s.Flows}, s.Rollups...)
 	tables = append(tables, s.Fronts...)
 	for i := range tables {
@@ -128,6 +133,9 @@ func (s *Schema) Plan(st *State) ([]Step, error) {
 			continue
 		}
 		if !strings.HasPrefix(cur.Comment, "flowlog schema ") {
+			if cur.Comment == "" {
+				unnamed++
+			}
 			unsafe = append(unsafe, fmt.Sprintf("table %s.%s exists but flowlog did not create it (its comment is %q): rename it, or choose another database", s.DB, t.Local, cur.Comment))
 			continue
 		}
@@ -139,6 +147,9 @@ func (s *Schema) Plan(st *State) ([]Step, error) {
 		tsteps, msgs := s.alterTable(t, &cur)
 		steps = append(steps, tsteps...)
 		unsafe = append(unsafe, msgs...)
+	}
+	if len(unsafe) > 0 && unnamed == len(unsafe) {
+		return steps, fmt.Errorf("%w: %w: %s", ErrUnsafe, errUnnamed, strings.Join(unsafe, "; "))
 	}
 	if len(unsafe) > 0 {
 		return steps, fmt.Errorf("%w: %s", ErrUnsafe, strings.Join(unsafe, "; "))
