@@ -206,3 +206,41 @@ func TestExampleElasticsearchConfig(t *testing.T) {
 		t.Errorf("logstash sink read wrong: %+v", l)
 	}
 }
+
+func TestExampleSQSConfig(t *testing.T) {
+	t.Setenv("CLICKHOUSE_PASSWORD", "pw")
+	c, err := Load(filepath.Join("..", "configs", "exporter-sqs.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := c.Queue
+	if q == nil || q.Type != "sqs" || q.Reconcile != 15*time.Minute || q.ReconcileAfter != 10*time.Minute ||
+		q.LedgerPrefix != ".flowlog/delivered/" || q.MaxDeliver != 5 || q.AckWait != 0 {
+		t.Errorf("queue read wrong: %+v", q)
+	}
+}
+
+// TestQueueConfig: the queue needs exactly one s3:// source, errors are
+// named by field, and the NATS defaults fill in.
+func TestQueueConfig(t *testing.T) {
+	dir := t.TempDir()
+	for body, want := range map[string]string{
+		"source: {url: s3://b}\nqueue: {type: nats, url: nats://x:4222, stream: S}\nsinks: [stdout]\n":              "",
+		"source: {url: " + dir + "}\nqueue: {type: nats, url: nats://x:4222, stream: S}\nsinks: [stdout]\n":         "exactly one s3:// source",
+		"sources: [{url: s3://a}, {url: s3://b}]\nqueue: {type: nats, url: nats://x, stream: S}\nsinks: [stdout]\n": "exactly one s3:// source",
+		"source: {url: s3://b}\nqueue: {type: sqs, url: nats://x}\nsinks: [stdout]\n":                               "queue.url: the queue URL is required",
+		"source: {url: s3://b}\nqueue: {type: nats, url: nats://x, stream: S, colour: red}\nsinks: [stdout]\n":      "colour",
+	} {
+		p := filepath.Join(dir, "e.yaml")
+		os.WriteFile(p, []byte(body), 0o600)
+		c, err := Load(p)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", body, err)
+		case want == "" && (c.Queue.Consumer != "flowlog" || c.Queue.AckWait != 2*time.Minute || c.Queue.MaxDeliver != 5):
+			t.Errorf("defaults: %+v", c.Queue)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+}
