@@ -115,6 +115,33 @@ func (f *fleet) logText() string {
 	return b.String()
 }
 
+// fleetConfigs writes the configurations of three exporters reading the
+// bucket flows of m through queueYAML (a YAML block), each with its own
+// checkpoint, sharing the dead letters and the sinks.
+func fleetConfigs(t *testing.T, dir string, m *testserver.MinIO, queueYAML string, sinks *sinksUnderTest) []string {
+	var files []string
+	for i := range 3 {
+		p := filepath.Join(dir, fmt.Sprintf("exporter-%d.yaml", i))
+		err := os.WriteFile(p, []byte(fmt.Sprintf(`listen: ""
+checkpoint: %s/cp-%d.json
+dead_letter: %s/dead
+lookback: 24h
+source:
+  url: s3://flows
+  endpoint: %s
+  region: us-east-1
+  path_style: true
+  access_key_id: %s
+  secret_access_key: %s
+%s%s`, dir, i, dir, m.Endpoint(), m.AccessKey, m.SecretKey, queueYAML, sinks.yaml())), 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	return files
+}
+
 // sinksUnderTest are the file sink, ClickHouse (the real engine) and Loki's
 // push API (VictoriaLogs) that many exporters write to at once.
 type sinksUnderTest struct {
@@ -280,20 +307,7 @@ func TestExportNATSIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	config := func(i int) string {
-		p := filepath.Join(dir, fmt.Sprintf("exporter-%d.yaml", i))
-		os.WriteFile(p, []byte(fmt.Sprintf(`listen: ""
-checkpoint: %s/cp-%d.json
-dead_letter: %s/dead
-lookback: 24h
-source:
-  url: s3://flows
-  endpoint: %s
-  region: us-east-1
-  path_style: true
-  access_key_id: %s
-  secret_access_key: %s
-queue:
+	f := startFleet(t, dir, fleetConfigs(t, dir, m, fmt.Sprintf(`queue:
   type: nats
   url: %s
   stream: FLOWLOG
@@ -302,10 +316,7 @@ queue:
   max_deliver: 3
   reconcile: 10s
   reconcile_after: 15s
-%s`, dir, i, dir, m.Endpoint(), m.AccessKey, m.SecretKey, n.URL(), sinks.yaml())), 0o600)
-		return p
-	}
-	f := startFleet(t, dir, []string{config(0), config(1), config(2)})
+`, n.URL()), sinks))
 	for i := dropped; i < objects+dropped; i++ {
 		m.Put("flows", "flowlogs/"+g.Key(i), g.Object(i))
 		if i == 10 || i == 20 { // kill one exporter mid-way, twice
@@ -451,20 +462,7 @@ func TestExportSQSIntegration(t *testing.T) {
 	for i := range dropped { // no notification for these
 		putFlow(t, m, "flows", key(i), g.Object(i))
 	}
-	config := func(i int) string {
-		p := filepath.Join(dir, fmt.Sprintf("exporter-%d.yaml", i))
-		os.WriteFile(p, []byte(fmt.Sprintf(`listen: ""
-checkpoint: %s/cp-%d.json
-dead_letter: %s/dead
-lookback: 24h
-source:
-  url: s3://flows
-  endpoint: %s
-  region: us-east-1
-  path_style: true
-  access_key_id: %s
-  secret_access_key: %s
-queue:
+	f := startFleet(t, dir, fleetConfigs(t, dir, m, fmt.Sprintf(`queue:
   type: sqs
   url: %s
   endpoint: %s
@@ -472,10 +470,7 @@ queue:
   secret_access_key: test
   reconcile: 10s
   reconcile_after: 15s
-%s`, dir, i, dir, m.Endpoint(), m.AccessKey, m.SecretKey, qURL, fq.Endpoint(), sinks.yaml())), 0o600)
-		return p
-	}
-	f := startFleet(t, dir, []string{config(0), config(1), config(2)})
+`, qURL, fq.Endpoint()), sinks))
 	sendSQS(`{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-30T00:00:00.000Z","Bucket":"flows","RequestId":"X","HostId":"Y"}`)
 	for i := dropped; i < objects+dropped; i += 2 {
 		batch := []putObject{putFlow(t, m, "flows", key(i), g.Object(i))}

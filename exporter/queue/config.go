@@ -203,7 +203,7 @@ func ParseURL(s string) (Config, error) {
 		return c, errors.New("a queue address holds no credentials: use -c with secrets from ${NAME}, or the environment")
 	}
 	scheme, rest, _ := strings.Cut(base, "://")
-	known := map[string]*string{}
+	var known map[string]*string
 	switch scheme {
 	case "sqs", "sqs+http":
 		c.Type = "sqs"
