@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // TempMarker is in the name of every temporary file: "."+base+TempMarker+random.
@@ -40,6 +41,13 @@ func Create(path string, perm fs.FileMode) (*File, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Held until the file is committed or aborted: a process that
+		// finds the temporary file unlocked knows its writer is gone.
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return nil, fmt.Errorf("lock %s: %w", tmp, err)
+		}
 		return &File{path: path, f: f}, nil
 	}
 	return nil, fmt.Errorf("create a temporary file beside %s: too many name clashes", path)
@@ -53,16 +61,18 @@ func (f *File) Name() string { return f.f.Name() }
 
 // Commit syncs the file, renames it to its final name and syncs the folder.
 // On error the temporary file is removed and the final name is untouched.
+// The file is closed (and unlocked) after the rename.
 func (f *File) Commit() error {
 	err := f.f.Sync()
-	if cerr := f.f.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil {
 		err = os.Rename(f.f.Name(), f.path)
 	}
 	if err != nil {
+		f.f.Close()
 		os.Remove(f.f.Name())
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	if err := f.f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", f.path, err)
 	}
 	return SyncDir(filepath.Dir(f.path))
@@ -96,6 +106,21 @@ func CheckWritable(path string) error {
 	}
 	f.Abort()
 	return nil
+}
+
+// RemoveAbandoned removes the temporary file at path if no process is
+// writing it (a writer that crashed): it reports whether it did. A
+// temporary file being written, by this process or another, is left.
+func RemoveAbandoned(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return false
+	}
+	return os.Remove(path) == nil
 }
 
 // IsTemp reports whether a file name is a temporary file of this package.

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/internal/atomicfile"
@@ -59,14 +58,9 @@ type Sink struct {
 	bufs sync.Pool // *bufio.Writer
 }
 
-// staleTemp is the age of a temporary file that no write is making any
-// more: several exporters may share the folder, and a temporary file
-// another one is writing is younger.
-const staleTemp = 15 * time.Minute
-
 // New returns the file sink of cfg, creating its folder if needed and
-// removing the temporary files of writes a crash interrupted (those not
-// changed for 15 minutes).
+// removing the temporary files of writes a crash interrupted (not those
+// another exporter sharing the folder is writing: they are locked).
 func New(cfg Config, _ sink.Deps) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -77,9 +71,7 @@ func New(cfg Config, _ sink.Deps) (*Sink, error) {
 	}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && atomicfile.IsTemp(d.Name()) {
-			if fi, err := d.Info(); err == nil && time.Since(fi.ModTime()) > staleTemp {
-				os.Remove(path)
-			}
+			atomicfile.RemoveAbandoned(path)
 		}
 		return err
 	})

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/flowlog/flowlog/exporter/sink"
 	"github.com/flowlog/flowlog/exporter/sink/sinktest"
@@ -106,24 +105,32 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// TestStaleTemps: opening the sink removes the temporary files a crash
-// left, not those another exporter sharing the folder is writing.
-func TestStaleTemps(t *testing.T) {
+// TestAbandonedTemps: opening the sink removes the temporary files a
+// crash left, not one being written (here by this process, as by another
+// exporter sharing the folder: it is locked).
+func TestAbandonedTemps(t *testing.T) {
 	dir := t.TempDir()
-	stale := filepath.Join(dir, "s3", ".a.log.gz.ndjson"+atomicfile.TempMarker+"0001")
-	live := filepath.Join(dir, "s3", ".b.log.gz.ndjson"+atomicfile.TempMarker+"0002")
-	os.MkdirAll(filepath.Dir(stale), 0o777)
-	os.WriteFile(stale, []byte("x"), 0o666)
-	os.WriteFile(live, []byte("x"), 0o666)
-	old := time.Now().Add(-time.Hour)
-	os.Chtimes(stale, old, old)
+	abandoned := filepath.Join(dir, "s3", ".a.log.gz.ndjson"+atomicfile.TempMarker+"0001")
+	os.MkdirAll(filepath.Dir(abandoned), 0o777)
+	os.WriteFile(abandoned, []byte("x"), 0o666)
+	live, err := atomicfile.Create(filepath.Join(dir, "s3", "b.log.gz.ndjson"), 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Abort()
 	if _, err := New(Config{Dir: dir}, sink.Deps{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+	if _, err := os.Stat(abandoned); !os.IsNotExist(err) {
 		t.Errorf("a crash's temporary file is left: %v", err)
 	}
-	if _, err := os.Stat(live); err != nil {
+	if _, err := os.Stat(live.Name()); err != nil {
 		t.Errorf("a temporary file being written was removed: %v", err)
+	}
+	if _, err := live.Write([]byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Commit(); err != nil {
+		t.Errorf("the write in progress did not complete: %v", err)
 	}
 }
