@@ -78,8 +78,12 @@ func (p *Pipeline) RunQueue(ctx context.Context, q queue.Queue, opts QueueOption
 		}
 		// The fetch is let end when stopping: what it got is handed back
 		// at once instead of waiting out the engine's timeout.
+		// A fetch stuck retrying an engine that is down is given up a
+		// second after the stop.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		stopFetch := context.AfterFunc(ctx, func() { time.AfterFunc(time.Second, cancel) })
 		batch, err := q.Fetch(fctx, p.cfg.Workers)
+		stopFetch()
 		cancel()
 		if ctx.Err() != nil {
 			for _, m := range batch {
