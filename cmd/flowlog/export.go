@@ -245,7 +245,7 @@ again at the next start), the checkpoint is written; within 2 seconds.`,
 	f.DurationVar(&poll, "poll", 30*time.Second, "time between listings of the source")
 	f.DurationVar(&lookback, "lookback", 24*time.Hour, "how far back listings reach, for late and rewritten objects")
 	f.StringVar(&listen, "listen", "127.0.0.1:9109", "address for /metrics, /healthz and /readyz; empty turns it off")
-	f.StringVar(&queueURL, "queue", "", "deliver what bucket notifications name: sqs://sqs.REGION.amazonaws.com/ACCOUNT/NAME[?endpoint=…] or nats://host:4222?stream=NAME[&consumer=…]")
+	f.StringVar(&queueURL, "queue", "", "deliver what bucket notifications name: sqs://sqs.REGION.amazonaws.com/ACCOUNT/NAME[?endpoint=…] (sqs+http:// for a plain-HTTP emulator) or nats://host:4222?stream=NAME[&consumer=…]")
 	f.DurationVar(&reconcile, "reconcile", 0, "with a queue: list the bucket over --lookback this often and deliver what no exporter recorded (0: off)")
 	return cmd
 }

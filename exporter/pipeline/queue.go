@@ -53,6 +53,7 @@ func (p *Pipeline) RunQueue(ctx context.Context, q queue.Queue, opts QueueOption
 	// Replicas started together do not all list at once.
 	nextReconcile := time.Now().Add(time.Duration(rand.Int64N(int64(max(opts.Reconcile, 1)))))
 	running := true
+	lastReport := time.Now()
 	send := func(tasks []*task) {
 		for _, t := range tasks {
 			if !running {
@@ -70,6 +71,10 @@ func (p *Pipeline) RunQueue(ctx context.Context, q queue.Queue, opts QueueOption
 	for running {
 		if !p.flight.room(ctx) {
 			break
+		}
+		if time.Since(lastReport) >= time.Minute {
+			p.report(&r.mu, &r.sum)
+			lastReport = time.Now()
 		}
 		if opts.Ledger != nil && opts.Reconcile > 0 && !time.Now().Before(nextReconcile) {
 			send(r.reconcile(ctx))
@@ -132,6 +137,7 @@ type queueRun struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // keys handed to workers and not settled
+	sum      summary         // since the last minute's report
 }
 
 func (r *queueRun) busy(key string) bool {
@@ -146,9 +152,11 @@ func (r *queueRun) start(key string) {
 	r.mu.Unlock()
 }
 
-func (r *queueRun) end(key string) {
+// end settles key, counting res for the minute's report.
+func (r *queueRun) end(key string, res Result) {
 	r.mu.Lock()
 	delete(r.inflight, key)
+	r.sum.add(res)
 	r.mu.Unlock()
 }
 
@@ -246,7 +254,7 @@ func (r *queueRun) reconcile(ctx context.Context) []*task {
 				p.m.reconciled.Inc()
 				p.logDone(t, res)
 			}
-			r.end(o.Key)
+			r.end(o.Key, res)
 		}
 		tasks = append(tasks, t)
 	}
@@ -328,7 +336,7 @@ func (r *queueRun) messageTasks(ctx context.Context, m queue.Message, msgs *sync
 				r.record(ctx, res.Object)
 				p.logDone(t, res)
 			}
-			r.end(o.Key)
+			r.end(o.Key, res)
 			st.settle(res)
 		}
 		tasks = append(tasks, t)
