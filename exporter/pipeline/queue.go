@@ -175,6 +175,29 @@ func (r *queueRun) record(ctx context.Context, o source.Object) {
 	}
 }
 
+// task is the delivery of o: when it ends, the object is marked done in the
+// checkpoint and recorded in the ledger (or failed is logged), counted for
+// the minute's report, and then handed to then.
+func (r *queueRun) task(ctx context.Context, o source.Object, attempt int, failed string, then func(Result)) *task {
+	p := r.p
+	t := &task{obj: o, attempt: attempt}
+	r.start(o.Key)
+	t.final = func(res Result) {
+		p.commit(res)
+		if res.Outcome == Failed {
+			if !isCanceled(res.Err) {
+				p.log.Warn(failed, "object", t.so.String(), "err", res.Err)
+			}
+		} else {
+			r.record(ctx, res.Object)
+			p.logDone(t, res)
+		}
+		r.end(o.Key, res)
+		then(res)
+	}
+	return t
+}
+
 // reconcile lists the source over the look-back and returns tasks for the
 // objects older than ReconcileAfter that no exporter recorded.
 func (r *queueRun) reconcile(ctx context.Context) []*task {
@@ -241,22 +264,11 @@ func (r *queueRun) reconcile(ctx context.Context) []*task {
 		"objects", len(todo), "first", todo[0].Key, "ledger", r.opts.Ledger.Name())
 	tasks := make([]*task, 0, len(todo))
 	for _, o := range todo {
-		t := &task{obj: o, attempt: 1}
-		r.start(o.Key)
-		t.final = func(res Result) {
-			p.commit(res)
-			if res.Outcome == Failed {
-				if !isCanceled(res.Err) {
-					p.log.Warn("reconciler: object not delivered; tried again at the next round", "object", t.so.String(), "err", res.Err)
-				}
-			} else {
-				r.record(ctx, res.Object)
+		tasks = append(tasks, r.task(ctx, o, 1, "reconciler: object not delivered; tried again at the next round", func(res Result) {
+			if res.Outcome != Failed {
 				p.m.reconciled.Inc()
-				p.logDone(t, res)
 			}
-			r.end(o.Key, res)
-		}
-		tasks = append(tasks, t)
+		}))
 	}
 	return tasks
 }
@@ -324,22 +336,7 @@ func (r *queueRun) messageTasks(ctx context.Context, m queue.Message, msgs *sync
 	}()
 	var tasks []*task
 	for _, o := range objs {
-		t := &task{obj: o, attempt: m.Attempt()}
-		r.start(o.Key)
-		t.final = func(res Result) {
-			p.commit(res)
-			if res.Outcome == Failed {
-				if !isCanceled(res.Err) {
-					p.log.Warn("object not delivered; its message comes again", "object", t.so.String(), "err", res.Err)
-				}
-			} else {
-				r.record(ctx, res.Object)
-				p.logDone(t, res)
-			}
-			r.end(o.Key, res)
-			st.settle(res)
-		}
-		tasks = append(tasks, t)
+		tasks = append(tasks, r.task(ctx, o, m.Attempt(), "object not delivered; its message comes again", st.settle))
 	}
 	return tasks
 }
