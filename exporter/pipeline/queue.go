@@ -49,7 +49,7 @@ func (p *Pipeline) RunQueue(ctx context.Context, q queue.Queue, opts QueueOption
 	if b, ok := p.deps.Source.(bucketed); ok {
 		bucket = b.BucketName()
 	}
-	r := &queueRun{p: p, q: q, opts: opts, bucket: bucket, inflight: map[string]bool{}}
+	r := &queueRun{p: p, q: q, opts: opts, bucket: bucket, inflight: map[string]source.Object{}}
 	// Replicas started together do not all list at once.
 	nextReconcile := time.Now().Add(time.Duration(rand.Int64N(int64(max(opts.Reconcile, 1)))))
 	running := true
@@ -136,28 +136,41 @@ type queueRun struct {
 	bucket string
 
 	mu       sync.Mutex
-	inflight map[string]bool // keys handed to workers and not settled
-	sum      summary         // since the last minute's report
+	inflight map[string]source.Object // handed to workers and not settled, by key
+	sum      summary                  // since the last minute's report
 }
 
 func (r *queueRun) busy(key string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.inflight[key]
+	_, ok := r.inflight[key]
+	return ok
 }
 
-func (r *queueRun) start(key string) {
+// start and end keep the objects in flight, and the lag gauge: the age of
+// the oldest of them (queue mode has no listing to tell it).
+func (r *queueRun) start(o source.Object) {
 	r.mu.Lock()
-	r.inflight[key] = true
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	r.inflight[o.Key] = o
+	r.setLag()
 }
 
 // end settles key, counting res for the minute's report.
 func (r *queueRun) end(key string, res Result) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	delete(r.inflight, key)
 	r.sum.add(res)
-	r.mu.Unlock()
+	r.setLag()
+}
+
+func (r *queueRun) setLag() {
+	objs := make([]source.Object, 0, len(r.inflight))
+	for _, o := range r.inflight {
+		objs = append(objs, o)
+	}
+	r.p.m.setLag(objs)
 }
 
 // record writes a delivered object into the ledger, for the reconcilers
@@ -181,7 +194,7 @@ func (r *queueRun) record(ctx context.Context, o source.Object) {
 func (r *queueRun) task(ctx context.Context, o source.Object, attempt int, failed string, then func(Result)) *task {
 	p := r.p
 	t := &task{obj: o, attempt: attempt}
-	r.start(o.Key)
+	r.start(o)
 	t.final = func(res Result) {
 		p.commit(res)
 		if res.Outcome == Failed {

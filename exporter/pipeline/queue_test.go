@@ -230,3 +230,47 @@ func benchPipeline(t testing.TB, src source.Source, sk sink.Sink) *Pipeline {
 	t.Cleanup(func() { cp.Close() })
 	return p
 }
+
+// TestQueueLagIntegration: in queue mode the lag gauge is the age of the
+// oldest object in flight (by its key's time), and 0 once all are done.
+func TestQueueLagIntegration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MinIO and nats-server")
+	}
+	f := newQueueFixture(t, 2, 100) // keys of 2026-01-01
+	e := natsEngine(t)
+	bh, _ := blackhole.New(blackhole.DefaultConfig(), sink.Deps{})
+	gate := make(chan struct{})
+	p := benchPipeline(t, f.src, gateSink{bh, gate})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.RunQueue(ctx, e.q, QueueOptions{}) }()
+	opened := false
+	defer func() {
+		if !opened {
+			close(gate)
+		}
+		cancel()
+		<-done
+	}()
+	e.notify(f.bodies)
+	// The first key names its window's end, ten minutes after the start.
+	old := time.Since(gen.DefaultStart).Seconds() - 3600
+	for deadline := time.Now().Add(10 * time.Second); p.m.lag() < old; {
+		if time.Now().After(deadline) {
+			t.Fatalf("lag %.0f s while objects of %s are in flight, want at least %.0f", p.m.lag(), gen.DefaultStart, old)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(gate)
+	opened = true
+	if !waitRecords(t, bh, f.records, 10*time.Second) {
+		t.Fatal("not delivered")
+	}
+	for deadline := time.Now().Add(5 * time.Second); p.m.lag() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("lag %.0f s with nothing in flight", p.m.lag())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
