@@ -99,9 +99,6 @@ func (p *Pipeline) RunQueue(ctx context.Context, q queue.Queue, opts QueueOption
 			break
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
 			p.m.listErrors.Inc()
 			p.log.Warn("reading the queue failed; trying again", "queue", q.Name(), "err", err)
 			select {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -93,20 +94,13 @@ func (q *sqsQueue) attributes(attrs map[string]string, ackWait time.Duration) er
 		if err := json.Unmarshal([]byte(p), &rp); err != nil {
 			return fmt.Errorf("the queue's RedrivePolicy does not parse: %v", err)
 		}
-		n, err := strconv.Atoi(string(bytesTrim(rp.MaxReceiveCount)))
+		n, err := strconv.Atoi(strings.Trim(string(rp.MaxReceiveCount), `"`)) // a number or a string
 		if err != nil || n < 1 {
 			return fmt.Errorf("the queue's RedrivePolicy maxReceiveCount %q: want a number", clip(string(rp.MaxReceiveCount)))
 		}
 		q.redrive = n
 	}
 	return nil
-}
-
-func bytesTrim(b []byte) []byte {
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
-		return b[1 : len(b)-1]
-	}
-	return b
 }
 
 func (q *sqsQueue) Name() string                  { return q.name }

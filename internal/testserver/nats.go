@@ -30,27 +30,21 @@ type NATS struct {
 
 // StartNATS starts nats-server with JetStream and an empty store folder;
 // it stops when the test ends.
-func StartNATS(t testing.TB) *NATS {
-	t.Helper()
-	bin := FindBinary("NATS_SERVER_BIN", "nats-server")
-	Require(t, "nats-server (go install github.com/nats-io/nats-server/v2@v2.15.2)", bin)
-	n := &NATS{t: t, bin: bin, dataDir: t.TempDir(), port: FreePort(t), monitor: FreePort(t)}
-	n.Start()
-	t.Cleanup(n.Stop)
-	return n
-}
+func StartNATS(t testing.TB) *NATS { return StartNATSConf(t, "") }
 
 // StartNATSConf starts nats-server with JetStream and conf, a server
-// configuration (authorization, tls, operator…); address, ports and store
-// folder come from the command line.
+// configuration (authorization, tls, operator…; none when empty); address,
+// ports and store folder come from the command line.
 func StartNATSConf(t testing.TB, conf string) *NATS {
 	t.Helper()
 	bin := FindBinary("NATS_SERVER_BIN", "nats-server")
 	Require(t, "nats-server (go install github.com/nats-io/nats-server/v2@v2.15.2)", bin)
 	n := &NATS{t: t, bin: bin, dataDir: t.TempDir(), port: FreePort(t), monitor: FreePort(t)}
-	n.conf = filepath.Join(n.dataDir, "nats.conf")
-	if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
+	if conf != "" {
+		n.conf = filepath.Join(n.dataDir, "nats.conf")
+		if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	n.Start()
 	t.Cleanup(n.Stop)
